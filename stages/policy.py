@@ -1,0 +1,41 @@
+"""Any round's policy, rebuilt from the base checkpoint and the chain of LoRA adapters.
+
+Only adapters are stored per round (models/rK holds a few MB, not a model copy); round K's
+policy is the base with the adapters of r1..rK merged in order, each adapter having been
+trained on top of the policy before it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import SuperalignError
+from .models import load_checkpoint
+from .params import DEFAULT_PARAMS, RoundSpec, load_params, policy_chain
+
+
+def load_policy(
+    round_name: str,
+    models_dir: str | Path = "models",
+    rounds: dict[str, RoundSpec] | None = None,
+    dtype: torch.dtype = torch.float32,
+    trust_remote_code: bool = False,
+):
+    """(model, tokenizer) for `round_name` ("r0": the base); rounds default to params.yaml."""
+    models_dir = Path(models_dir)
+    if rounds is None:
+        rounds = load_params(DEFAULT_PARAMS)["rounds"] if round_name != "r0" else {}
+    model, tokenizer = load_checkpoint(models_dir / "r0", dtype, trust_remote_code)
+    for name in policy_chain(rounds, round_name):
+        model = merge_adapter(model, models_dir / name)
+    return model, tokenizer
+
+
+def merge_adapter(model, adapter_dir: Path):
+    from peft import PeftModel
+
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise SuperalignError(f"{adapter_dir}: no LoRA adapter here; run `dvc repro` first")
+    return PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()

@@ -1,0 +1,21 @@
+"""The record kinds that flow between stages: the keys each must carry, declared once.
+
+`read_jsonl(path, required=QUERY)` enforces them at every stage boundary, so a malformed
+upstream file is caught with its line number instead of as a KeyError mid-run.
+"""
+
+# An attack / evaluation query. `gold` (null where the suite has none), `bucket`
+# and `difficulty` are optional extras the arithmetic suite adds.
+QUERY = ("id", "suite", "prompt")
+
+# One learner response to one query; carries the query's fields so later stages need
+# no join: id = hash(query_id, sample_index, response).
+SAMPLE = ("id", "query_id", "suite", "prompt", "response", "sample_index", "policy")
+
+# One greedy evaluation answer with its score (`correct` null where there is no gold).
+RESULT = ("id", "set", "prompt", "response", "answer", "correct")
+
+
+def conversation(prompt: str) -> list[dict]:
+    """The chat a query becomes: a single user turn."""
+    return [{"role": "user", "content": prompt}]

@@ -1,0 +1,151 @@
+"""MLflow wiring, kept out of stage logic: a stage's main opens one `stage_run` and logs.
+
+Runs nest campaign -> round -> stage. Each DVC stage is its own process, so the parents
+are found by tags (or created) instead of being held open; metrics go in with
+step = round number, and evaluation metrics are also logged on the campaign run so the
+MLflow UI charts them across rounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DVC_NO_ANALYTICS": "1",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+KIND_TAG = "superalign.kind"  # campaign | round | stage
+CAMPAIGN_TAG = "superalign.campaign"
+ROUND_TAG = "superalign.round"
+
+
+def quiet_telemetry() -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def round_number(round_name: str) -> int:
+    match = re.fullmatch(r"r(\d+)", round_name)
+    if not match:
+        raise ValueError(f"round names look like r0, r1, ...; got {round_name!r}")
+    return int(match.group(1))
+
+
+def campaign_name(default: str) -> str:
+    """The campaign a run belongs to: set by the orchestrator, a DVC experiment, or params."""
+    return os.environ.get("SUPERALIGN_CAMPAIGN") or os.environ.get("DVC_EXP_NAME") or default
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Dataclasses and dicts to `section.key` -> string, the shape MLflow params take."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for key, value in obj.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): str(obj)[:500]}
+
+
+class StageRun:
+    """Logs one stage of one round; created by `stage_run`."""
+
+    def __init__(self, client, run_id: str, campaign_run_id: str, step: int):
+        self._client, self.run_id = client, run_id
+        self._campaign_run_id, self._step = campaign_run_id, step
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in flatten(params).items()]
+        for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+            self._client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], on_campaign: bool = False) -> None:
+        """Log numeric metrics at step = round; `on_campaign` also charts them across rounds."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(_metric_key(k), float(v), now, self._step)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
+        targets = [self.run_id] + ([self._campaign_run_id] if on_campaign else [])
+        for run_id in targets:
+            for start in range(0, len(batch), 1000):
+                self._client.log_batch(run_id, metrics=batch[start : start + 1000])
+
+    def log_text(self, text: str, name: str) -> None:
+        self._client.log_text(self.run_id, text, name)
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, round_name: str, campaign: str) -> Iterator[StageRun]:
+    """Open the MLflow run `stage@round` under its round and campaign runs."""
+    quiet_telemetry()
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    experiment_id = _experiment_id(client, os.environ.get("SUPERALIGN_EXPERIMENT", "superalign"))
+    campaign_id = _find_or_create(
+        client, experiment_id, campaign, {KIND_TAG: "campaign", CAMPAIGN_TAG: campaign}
+    )
+    round_id = _find_or_create(
+        client,
+        experiment_id,
+        f"{campaign}/{round_name}",
+        {KIND_TAG: "round", CAMPAIGN_TAG: campaign, ROUND_TAG: round_name},
+        parent=campaign_id,
+    )
+    tags = {
+        KIND_TAG: "stage",
+        CAMPAIGN_TAG: campaign,
+        ROUND_TAG: round_name,
+        "superalign.stage": stage,
+        "mlflow.runName": f"{stage}@{round_name}",
+        "mlflow.parentRunId": round_id,
+    }
+    run = client.create_run(experiment_id, tags=tags)
+    status = "FAILED"
+    try:
+        yield StageRun(client, run.info.run_id, campaign_id, round_number(round_name))
+        status = "FINISHED"
+    finally:
+        client.set_terminated(run.info.run_id, status)
+
+
+def _experiment_id(client, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    return experiment.experiment_id if experiment else client.create_experiment(name)
+
+
+def _find_or_create(client, experiment_id, name, tags, parent: str | None = None) -> str:
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    found = client.search_runs([experiment_id], filter_string=query, max_results=1)
+    if found:
+        return found[0].info.run_id
+    all_tags = tags | {"mlflow.runName": name}
+    if parent:
+        all_tags["mlflow.parentRunId"] = parent
+    run = client.create_run(experiment_id, tags=all_tags)
+    # A parent is a grouping, not a process; mark it finished so the UI shows no
+    # forever-running run. Children can still be added to it.
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
+
+
+def _metric_key(key: str) -> str:
+    return re.sub(r"[^\w\-. /]", "_", key)

@@ -1,0 +1,52 @@
+import pytest
+from mlflow.tracking import MlflowClient
+
+from stages.tracking import campaign_name, flatten, stage_run
+
+
+def test_runs_nest_campaign_round_stage(mlflow_uri):
+    with stage_run("evaluate", "r2", "camp") as run:
+        run.log_params({"evaluate": {"limit": 3}})
+        run.log_metrics(
+            {"heldout.accuracy": 0.5, "bad+name": 1.0, "skip": "text"}, on_campaign=True
+        )
+    with stage_run("sample", "r2", "camp"):
+        pass
+    client = MlflowClient(mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("superalign").experiment_id])
+    by_name = {r.info.run_name: r for r in runs}
+    assert set(by_name) == {"camp", "camp/r2", "evaluate@r2", "sample@r2"}  # parents reused
+    stage, round_run, campaign = by_name["evaluate@r2"], by_name["camp/r2"], by_name["camp"]
+    assert stage.data.tags["mlflow.parentRunId"] == round_run.info.run_id
+    assert round_run.data.tags["mlflow.parentRunId"] == campaign.info.run_id
+    assert stage.data.params == {"evaluate.limit": "3"}
+    history = client.get_metric_history(campaign.info.run_id, "heldout.accuracy")
+    assert [(m.step, m.value) for m in history] == [(2, 0.5)]
+    assert "bad_name" in stage.data.metrics and "skip" not in stage.data.metrics
+    assert stage.info.status == "FINISHED"
+
+
+def test_failed_stage_is_marked_failed(mlflow_uri):
+    with pytest.raises(RuntimeError):
+        with stage_run("train", "r1", "camp"):
+            raise RuntimeError("boom")
+    client = MlflowClient(mlflow_uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("superalign").experiment_id],
+        filter_string="tags.`superalign.kind` = 'stage'",
+    )
+    assert run.info.status == "FAILED"
+
+
+def test_campaign_name_precedence(monkeypatch):
+    monkeypatch.delenv("SUPERALIGN_CAMPAIGN", raising=False)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    assert campaign_name("main") == "main"
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
+    assert campaign_name("main") == "exp-1"
+    monkeypatch.setenv("SUPERALIGN_CAMPAIGN", "weekly")
+    assert campaign_name("main") == "weekly"
+
+
+def test_flatten():
+    assert flatten({"a": {"b": 1, "c": [1, 2]}}) == {"a.b": "1", "a.c": "[1, 2]"}
