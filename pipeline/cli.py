@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -81,6 +82,214 @@ def status(
 ) -> None:
     """Print a table of evaluated rounds and their metrics (no server needed)."""
     typer.echo(format_table(rounds_table(metrics_dir)))
+
+
+@app.command()
+def review(
+    round: str = typer.Argument(..., help="the round whose review queue to label, e.g. r2"),
+    labeler: str = typer.Option(os.environ.get("USER", "expert"), help="your name in the labels"),
+) -> None:
+    """Label the critic's least confident verdicts of a round in the terminal.
+
+    Accept or reject each queued response (with an optional critique); labels are
+    appended to the git-tracked labels file, and the next `dvc repro` reruns the round
+    with them overriding the critic.
+    """
+    from pipeline.dag import stage_option
+    from pipeline.review import run_review
+
+    try:
+        queue = Path(stage_option(".", f"critique@{round}", "--queue"))
+        labels = Path(stage_option(".", f"critique@{round}", "--labels"))
+        if not queue.is_file():
+            raise SuperalignError(f"{queue}: no review queue yet; run `dvc repro critique@{round}`")
+        run_review(queue, labels, labeler)
+    except SuperalignError as exc:
+        _fail(exc)
+
+
+def _quiet() -> None:
+    from stages.tracking import quiet_telemetry
+
+    quiet_telemetry()
+
+
+@app.command()
+def run(
+    rounds: int = typer.Option(None, help="extend params.yaml's rounds to r1..rN first"),
+    add: int = typer.Option(0, help="append this many rounds first"),
+    campaign: str = typer.Option(None, help="MLflow campaign name (default: tracking.campaign)"),
+    wait: float = typer.Option(0, help="seconds to wait for another run's lock"),
+) -> None:
+    """Run the campaign as a Prefect flow: one task per DVC stage per round.
+
+    DVC decides what is stale; up-to-date stages finish as "skipped". With
+    PREFECT_API_URL set (see `superalign ui`) the run shows in the Prefect UI.
+    """
+    _quiet()
+    from pipeline.flow import superalign_rounds
+
+    try:
+        outcomes = superalign_rounds(
+            root=".", rounds=rounds, add=add, campaign=campaign, wait_seconds=wait
+        )
+    except SuperalignError as exc:
+        _fail(exc)
+    ran = [s for s, o in outcomes.items() if o == "ran"]
+    typer.echo(f"{len(ran)} stage(s) ran, {len(outcomes) - len(ran)} up to date")
+    typer.echo(format_table(rounds_table(Path("metrics"))))
+
+
+def _need_server() -> str:
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        from prefect.settings import PREFECT_API_URL
+
+        url = PREFECT_API_URL.value()
+    if not url:
+        raise SuperalignError(
+            "no Prefect server: start one (`superalign ui` or `prefect server start`) and "
+            "export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    return url
+
+
+@app.command()
+def serve(
+    interval: float = typer.Option(None, help="minutes between scheduled runs"),
+    cron: str = typer.Option(None, help="cron schedule instead, e.g. '0 2 * * *'"),
+    name: str = typer.Option("rounds", help="deployment name"),
+    add: int = typer.Option(1, help="rounds each scheduled run adds"),
+) -> None:
+    """Register a scheduled deployment on the Prefect server and execute its runs.
+
+    Each scheduled run appends `--add` round(s) to params.yaml and reproduces the DAG,
+    so only the new round's stages run. Stop with Ctrl-C.
+    """
+    _quiet()
+    from datetime import timedelta
+
+    from pipeline.flow import superalign_rounds
+
+    try:
+        _need_server()
+        if (interval is None) == (cron is None):
+            raise SuperalignError("serve: give exactly one of --interval or --cron")
+    except SuperalignError as exc:
+        _fail(exc)
+    superalign_rounds.serve(
+        name=name,
+        interval=timedelta(minutes=interval) if interval is not None else None,
+        cron=cron,
+        parameters={"root": str(Path.cwd()), "add": add},
+        description="Adds the next round(s) to params.yaml and reproduces the DAG.",
+    )
+
+
+@app.command()
+def deploy(
+    pool: str = typer.Option(..., help="Prefect work pool whose workers execute the runs"),
+    name: str = typer.Option("rounds", help="deployment name"),
+    interval: float = typer.Option(None, help="minutes between scheduled runs (optional)"),
+    add: int = typer.Option(1, help="rounds each run adds"),
+) -> None:
+    """Create a deployment on a work pool instead of serving in this process.
+
+    Any worker of the pool (`prefect worker start --pool NAME`) picks runs up; a
+    process pool runs them on the worker's machine from this directory, a Docker or
+    Kubernetes pool in a container built from this project.
+    """
+    _quiet()
+    from datetime import timedelta
+
+    from pipeline.flow import superalign_rounds
+
+    try:
+        _need_server()
+    except SuperalignError as exc:
+        _fail(exc)
+    root = Path.cwd()
+    deployable = superalign_rounds.from_source(
+        source=str(root), entrypoint="pipeline/flow.py:superalign_rounds"
+    )
+    deployment_id = deployable.deploy(
+        name=name,
+        work_pool_name=pool,
+        interval=timedelta(minutes=interval) if interval is not None else None,
+        parameters={"root": str(root), "add": add},
+        print_next_steps=False,
+    )
+    typer.echo(f"deployment superalign-rounds/{name} ({deployment_id}) on pool {pool}")
+
+
+@app.command()
+def ui(
+    prefect_port: int = typer.Option(4200, help="Prefect UI/API port"),
+    mlflow_port: int = typer.Option(5000, help="MLflow UI port"),
+) -> None:
+    """Start the Prefect and MLflow UIs on 127.0.0.1 and print their addresses (Ctrl-C stops)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from stages.tracking import DEFAULT_TRACKING_URI, QUIET_ENV
+
+    env = os.environ | QUIET_ENV
+    bin_dir = Path(sys.executable).parent
+    tracking = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    procs = [
+        subprocess.Popen(
+            [
+                str(bin_dir / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(prefect_port),
+            ],
+            env=env,
+        ),
+        subprocess.Popen(
+            [
+                str(bin_dir / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mlflow_port),
+                "--backend-store-uri",
+                tracking,
+                "--workers",
+                "1",
+            ],
+            env=env,
+        ),
+    ]
+    typer.echo(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+    typer.echo(f"MLflow UI:  http://127.0.0.1:{mlflow_port}")
+    typer.echo(
+        f"for runs to show in Prefect: export PREFECT_API_URL=http://127.0.0.1:{prefect_port}/api"
+    )
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p.args[1] for p in procs if p.returncode not in (0, None, -2, 130)]
+    if failed:
+        typer.echo(f"error: {', '.join(failed)} stopped unexpectedly", err=True)
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,12 @@ class Difficulty:
         """A short stable name, e.g. `d2_add_s1`; safe as an MLflow metric name."""
         return "_".join([f"d{self.digits}", *(OP_NAMES[op] for op in self.ops), f"s{self.steps}"])
 
+    @property
+    def capacity(self) -> int:
+        """How many distinct problems this family holds (operands x operator choices)."""
+        values = 9 if self.digits == 1 else 9 * 10 ** (self.digits - 1)
+        return values ** (self.steps + 1) * len(self.ops) ** self.steps
+
     def as_dict(self) -> dict:
         return {"digits": self.digits, "ops": list(self.ops), "steps": self.steps}
 

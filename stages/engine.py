@@ -146,6 +146,25 @@ class Engine:
         bar.close()
         return Generations(texts, new_tokens, time.perf_counter() - started)
 
+    @torch.inference_mode()
+    def next_token_probs(
+        self, texts: Sequence[str], candidates: Sequence[str]
+    ) -> list[list[float]]:
+        """For each rendered text, the next-token probability of each candidate,
+        renormalised over the candidates (a candidate is scored by its first token)."""
+        ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in candidates]
+        encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        out: list[list[float]] = []
+        for start in range(0, len(encoded), self.params.batch_size):
+            batch = self.tokenizer.pad(
+                {"input_ids": encoded[start : start + self.params.batch_size]}, return_tensors="pt"
+            ).to(self.device)
+            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(**batch, position_ids=positions, logits_to_keep=1).logits[:, -1]
+            probs = torch.softmax(logits.float(), dim=-1)[:, ids]
+            out += (probs / probs.sum(dim=-1, keepdim=True)).tolist()
+        return out
+
     def _decode(
         self, input_ids, attention_mask, sampling: SamplingParams, generator
     ) -> list[list[int]]:

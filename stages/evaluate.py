@@ -1,8 +1,10 @@
-"""Stage `evaluate`: greedy answers from a round's policy on fixed sets, scored.
+"""Stage `evaluate`: greedy answers from a round's policy on named sets, scored.
 
-Held-out accuracy (by gold), format adherence (an answer could be parsed), and the
-collapse signals: mean response length and distinct-2. Per-item results are kept so the
-adaptive attacker can aim at the buckets the learner fails.
+Sets: the fixed held-out set, the round-1 attacks frozen as a benchmark, and this round's
+fresh attacks. Accuracy is by gold where there is gold; where there is none (open-ended
+suites) the round's critic grades the answers and accuracy is its acceptance rate.
+Also: format adherence (an answer could be parsed), and the collapse signals, mean
+response length and distinct-2. Per-item results feed the next round's attacker.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from .arithmetic import extract_answer
+from .critics import Critic, accepted
+from .critique import make_critic
 from .engine import Engine, SamplingParams
 from .errors import SuperalignError, one_line_errors
 from .params import DEFAULT_PARAMS, load_params
@@ -34,13 +39,22 @@ class EvaluateParams:
             raise ValueError(f"limit must be >= 1 or null, got {self.limit}")
 
 
-def score(set_name: str, queries: list[dict], responses: list[str]) -> tuple[list[dict], dict]:
-    """Per-item results and the set's metrics; pure, so it is tested without a model."""
+def score(
+    set_name: str, queries: list[dict], responses: list[str], verdicts: list[dict] | None = None
+) -> tuple[list[dict], dict]:
+    """Per-item results and the set's metrics; pure, so it is tested without a model.
+
+    `verdicts` (one per item, from a critic) grade the items that have no gold.
+    """
     results, by_bucket = [], defaultdict(list)
-    for query, response in zip(queries, responses, strict=True):
+    verdicts = verdicts or [None] * len(queries)
+    for query, response, verdict in zip(queries, responses, verdicts, strict=True):
         answer = extract_answer(response)
         gold = query.get("gold")
-        correct = None if gold is None else answer == gold
+        if gold is not None:
+            correct = answer == gold
+        else:
+            correct = accepted(verdict) if verdict else None
         results.append(
             {
                 "id": query["id"],
@@ -51,6 +65,7 @@ def score(set_name: str, queries: list[dict], responses: list[str]) -> tuple[lis
                 "response": response,
                 "answer": answer,
                 "correct": correct,
+                "graded_by": "gold" if gold is not None else (verdict or {}).get("source"),
             }
         )
         if correct is not None:
@@ -64,25 +79,44 @@ def score(set_name: str, queries: list[dict], responses: list[str]) -> tuple[lis
     }
     if graded:
         metrics["accuracy"] = _mean(graded)
+        metrics["failure_rate"] = 1 - metrics["accuracy"]
+        metrics["graded"] = len(graded)
         metrics["buckets"] = {b: _mean(v) for b, v in sorted(by_bucket.items())}
     return results, metrics
 
 
-def evaluate(sets: dict[str, list[dict]], engine: Engine, params: EvaluateParams):
-    """Generate greedily on every named set and score it: (results, metrics)."""
+def evaluate(
+    sets: dict[str, list[dict]],
+    engine: Engine,
+    params: EvaluateParams,
+    critic: Critic | None = None,
+):
+    """Generate greedily on every named set and score it: (results, metrics).
+
+    Items without gold are graded by `critic` when one is given.
+    """
     greedy = SamplingParams(max_new_tokens=params.max_new_tokens)
-    all_results, metrics, tokens, seconds = [], {}, 0, 0.0
+    sets = {name: (qs[: params.limit] if params.limit else qs) for name, qs in sets.items()}
     for name, queries in sets.items():
-        queries = queries[: params.limit] if params.limit else queries
         if not queries:
             raise SuperalignError(f"evaluate: the set '{name}' is empty")
-        generations = engine.generate([conversation(q["prompt"]) for q in queries], greedy)
-        results, set_metrics = score(name, queries, [t[0] for t in generations.texts])
+    # Sets overlap (in round 1 the benchmark *is* the fresh set): answer each prompt once.
+    prompts = list(dict.fromkeys(q["prompt"] for qs in sets.values() for q in qs))
+    generations = engine.generate([conversation(p) for p in prompts], greedy)
+    answer = {p: t[0] for p, t in zip(prompts, generations.texts)}
+    all_results, metrics = [], {}
+    for name, queries in sets.items():
+        responses = [answer[q["prompt"]] for q in queries]
+        ungraded = [i for i, q in enumerate(queries) if q.get("gold") is None]
+        verdicts = None
+        if critic and ungraded:
+            judged = critic.judge([queries[i] | {"response": responses[i]} for i in ungraded])
+            verdicts = [None] * len(queries)
+            for i, v in zip(ungraded, judged):
+                verdicts[i] = v
+        results, metrics[name] = score(name, queries, responses, verdicts)
         all_results += results
-        metrics[name] = set_metrics
-        tokens += generations.new_tokens
-        seconds += generations.seconds
-    metrics["tokens_per_s"] = tokens / seconds if seconds else 0.0
+    metrics["tokens_per_s"] = generations.tokens_per_s
     return all_results, metrics
 
 
@@ -113,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME=PATH",
         help="an evaluation set (JSON Lines queries); repeatable",
     )
+    parser.add_argument("--constitution", help="rubric for grading sets without gold")
     parser.add_argument("--metrics", required=True, help="metrics JSON to write")
     parser.add_argument("--results", required=True, help="per-item results JSON Lines to write")
     parser.add_argument("--params", default=DEFAULT_PARAMS)
@@ -128,7 +163,12 @@ def main(argv: list[str] | None = None) -> None:
         run.log_params({"evaluate": params["evaluate"], "engine": params["engine"]})
         model, tokenizer = load_policy(args.round, args.models, params["rounds"])
         engine = Engine(model, tokenizer, params["engine"])
-        results, metrics = evaluate(sets, engine, params["evaluate"])
+        critic = None
+        if args.constitution and any(q.get("gold") is None for qs in sets.values() for q in qs):
+            constitution = Path(args.constitution).read_text(encoding="utf-8")
+            base = Path(args.models) / "r0"
+            critic = make_critic(params["critique"], constitution, base, params["engine"])
+        results, metrics = evaluate(sets, engine, params["evaluate"], critic)
         write_jsonl(args.results, results)
         write_json(args.metrics, metrics)
         run.log_metrics(flat(metrics), on_campaign=True)

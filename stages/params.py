@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -28,6 +28,14 @@ class RoundSpec:
 
 
 @dataclass(frozen=True)
+class SuiteParams:
+    """Which task family the rounds run on: data/<name>/ holds its held-out set, seed
+    topics and constitution."""
+
+    name: Literal["arithmetic", "open"] = "arithmetic"
+
+
+@dataclass(frozen=True)
 class TrackingParams:
     """Where runs are grouped. Not a dependency of any stage: renaming reruns nothing."""
 
@@ -36,16 +44,27 @@ class TrackingParams:
 
 def section_types() -> dict[str, type]:
     # Imported here, not at module top, so stage modules can import this one.
+    from .attack import AttackParams
+    from .build_prefs import BuildPrefsParams
+    from .critique import CritiqueParams
     from .engine import EngineParams
     from .evaluate import EvaluateParams
     from .models import LearnerParams
+    from .report import ReportParams
     from .sample import SampleParams
+    from .train import TrainParams
 
     return {
         "learner": LearnerParams,
         "engine": EngineParams,
+        "suite": SuiteParams,
+        "attack": AttackParams,
         "sample": SampleParams,
+        "critique": CritiqueParams,
+        "build_prefs": BuildPrefsParams,
+        "train": TrainParams,
         "evaluate": EvaluateParams,
+        "report": ReportParams,
         "tracking": TrackingParams,
     }
 

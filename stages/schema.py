@@ -19,3 +19,15 @@ RESULT = ("id", "set", "prompt", "response", "answer", "correct")
 def conversation(prompt: str) -> list[dict]:
     """The chat a query becomes: a single user turn."""
     return [{"role": "user", "content": prompt}]
+
+
+# A critic's (or an expert's) judgement of one sample: id = the sample's id. `score` is
+# in [0, 1] or null (no verdict, counted, never guessed); `source` is the critic's name,
+# a model id, or "human".
+VERDICT = ("id", "query_id", "prompt", "response", "score", "critique", "confidence", "source")
+
+# An expert label in the git-tracked labels file, keyed by sample id.
+LABEL = ("id", "score")
+
+# A DPO preference pair in TRL's conversational format (message lists).
+PAIR = ("id", "prompt", "chosen", "rejected")

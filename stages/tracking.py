@@ -60,8 +60,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
 class StageRun:
     """Logs one stage of one round; created by `stage_run`."""
 
-    def __init__(self, client, run_id: str, campaign_run_id: str, step: int):
-        self._client, self.run_id = client, run_id
+    def __init__(self, client, run_id: str, campaign_run_id: str, step: int, stage: str):
+        self._client, self.run_id, self.stage = client, run_id, stage
         self._campaign_run_id, self._step = campaign_run_id, step
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -72,7 +72,11 @@ class StageRun:
             self._client.log_batch(self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: dict[str, float], on_campaign: bool = False) -> None:
-        """Log numeric metrics at step = round; `on_campaign` also charts them across rounds."""
+        """Log numeric metrics at step = round.
+
+        `on_campaign` also logs them on the campaign run as `<stage>.<key>`, where the
+        MLflow UI charts one line per metric across rounds.
+        """
         import time
 
         from mlflow.entities import Metric
@@ -83,10 +87,13 @@ class StageRun:
             for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
-        targets = [self.run_id] + ([self._campaign_run_id] if on_campaign else [])
-        for run_id in targets:
-            for start in range(0, len(batch), 1000):
-                self._client.log_batch(run_id, metrics=batch[start : start + 1000])
+        targets = [(self.run_id, "")]
+        if on_campaign:
+            targets.append((self._campaign_run_id, f"{self.stage}."))
+        for run_id, prefix in targets:
+            items = [Metric(prefix + m.key, m.value, m.timestamp, m.step) for m in batch]
+            for start in range(0, len(items), 1000):
+                self._client.log_batch(run_id, metrics=items[start : start + 1000])
 
     def log_text(self, text: str, name: str) -> None:
         self._client.log_text(self.run_id, text, name)
@@ -121,7 +128,7 @@ def stage_run(stage: str, round_name: str, campaign: str) -> Iterator[StageRun]:
     run = client.create_run(experiment_id, tags=tags)
     status = "FAILED"
     try:
-        yield StageRun(client, run.info.run_id, campaign_id, round_number(round_name))
+        yield StageRun(client, run.info.run_id, campaign_id, round_number(round_name), stage)
         status = "FINISHED"
     finally:
         client.set_terminated(run.info.run_id, status)

@@ -39,3 +39,15 @@ def mlflow_uri(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    from prefect_server import PrefectServer
+
+    server = PrefectServer(tmp_path_factory.mktemp("prefect"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

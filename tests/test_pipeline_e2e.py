@@ -1,8 +1,10 @@
 """`dvc repro` of the real dvc.yaml on the tiny profile, in a temporary copy of the repo."""
 
 import json
+import re
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from workspace import dvc, make_workspace
 
@@ -38,3 +40,54 @@ def test_bad_params_stop_repro_with_one_line(tmp_path, tiny_model_dir):
     assert proc.returncode != 0
     assert "error: params: unknown key 'limt' in section 'evaluate'" in proc.stderr
     assert not (ws / "models/r0").exists()
+
+
+def test_two_rounds_end_to_end(tmp_path, tiny_model_dir):
+    ws = make_workspace(tmp_path / "ws", tiny_model_dir, rounds=2)
+    dvc(ws, "repro")
+    for name in ("r1", "r2"):
+        rdir = ws / "data/rounds" / name
+        assert len((rdir / "queries.jsonl").read_text().splitlines()) == 8
+        assert len((rdir / "samples.jsonl").read_text().splitlines()) == 24  # 8 queries x K=3
+        verdicts = [json.loads(line) for line in (rdir / "verdicts.jsonl").read_text().splitlines()]
+        assert all(v["critique"] and v["source"] == "noisy" for v in verdicts)
+        assert len((rdir / "review_queue.jsonl").read_text().splitlines()) == 3
+        assert (rdir / "pairs.jsonl").read_text().strip()
+        assert (ws / "models" / name / "adapter_model.safetensors").is_file()
+        assert not (ws / "models" / name / "model.safetensors").exists()  # adapter only
+        metrics = json.loads((ws / f"metrics/{name}.json").read_text())
+        assert {"heldout", "benchmark", "fresh"} <= set(metrics)
+    table = (ws / "reports/rounds.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in table] == ["round", "r0", "r1", "r2"]
+    summary = json.loads((ws / "reports/summary.json").read_text())
+    assert summary["rounds"] == 2
+
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("superalign")
+    names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
+    stages = ("attack", "sample", "critique", "build_prefs", "train", "evaluate")
+    assert {f"{s}@{r}" for s in stages for r in ("r1", "r2")} <= names
+
+    # One more round: only the new round's stages (and the report) run.
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["rounds"]["r3"] = {"prev": "r2"}
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    third = dvc(ws, "repro")
+    ran = set(re.findall(r"Running stage '([^']+)'", third.stdout))
+    assert ran == {f"{s}@r3" for s in stages} | {"report"}
+
+
+def test_misbehaving_critic_stops_cleanly(tmp_path, tiny_model_dir):
+    """A judge whose replies never parse: null verdicts, no pairs, a clear stop before training."""
+    ws = make_workspace(
+        tmp_path / "ws",
+        tiny_model_dir,
+        {"critique": {"kind": "llm_judge", "max_new_tokens": 8}},
+        rounds=1,
+    )
+    proc = dvc(ws, "repro", check=False)
+    assert proc.returncode != 0
+    assert "error: train: the preference set is empty" in proc.stderr
+    critique_metrics = json.loads((ws / "metrics/critique/r1.json").read_text())
+    assert critique_metrics["null_verdicts"] == critique_metrics["items"] == 24
+    assert not (ws / "models/r1").exists()  # nothing half-written for DVC to trust

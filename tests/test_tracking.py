@@ -20,7 +20,7 @@ def test_runs_nest_campaign_round_stage(mlflow_uri):
     assert stage.data.tags["mlflow.parentRunId"] == round_run.info.run_id
     assert round_run.data.tags["mlflow.parentRunId"] == campaign.info.run_id
     assert stage.data.params == {"evaluate.limit": "3"}
-    history = client.get_metric_history(campaign.info.run_id, "heldout.accuracy")
+    history = client.get_metric_history(campaign.info.run_id, "evaluate.heldout.accuracy")
     assert [(m.step, m.value) for m in history] == [(2, 0.5)]
     assert "bad_name" in stage.data.metrics and "skip" not in stage.data.metrics
     assert stage.info.status == "FINISHED"

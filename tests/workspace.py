@@ -12,15 +12,27 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", "params.yaml", "stages", "pipeline", "data"]
+SKIPPED = shutil.ignore_patterns("__pycache__", "rounds")
 
 
-def tiny_profile(model_dir: Path) -> dict:
-    """Overrides that make every stage take seconds on the tiny random model."""
-    return {
+def tiny_profile(model_dir: Path, rounds: int = 0) -> dict:
+    """Overrides that make every stage take seconds on the tiny random model.
+
+    A random model answers nothing right, so the tiny profile's critic is the noisy
+    verifier at flip rate 0.5: some answers are accepted and preference pairs exist.
+    """
+    profile = {
         "learner": {"model": str(model_dir)},
         "engine": {"dtype": "float32", "batch_size": 32},
+        "attack": {"queries": 8},
+        "sample": {"num_samples": 3, "max_new_tokens": 6},
+        "critique": {"kind": "noisy", "flip_rate": 0.5, "review_budget": 3},
+        "build_prefs": {"max_new_tokens": 6},
+        "train": {"batch_size": 4, "lora_r": 4, "lora_alpha": 8, "max_length": 96},
         "evaluate": {"limit": 6, "max_new_tokens": 6},
+        "rounds": {f"r{k}": {"prev": f"r{k - 1}"} for k in range(1, rounds + 1)},
     }
+    return profile
 
 
 def merge(base: dict, overrides: dict) -> dict:
@@ -34,7 +46,9 @@ def merge(base: dict, overrides: dict) -> dict:
     return out
 
 
-def make_workspace(dest: Path, model_dir: Path, overrides: dict | None = None) -> Path:
+def make_workspace(
+    dest: Path, model_dir: Path, overrides: dict | None = None, rounds: int = 0
+) -> Path:
     dest.mkdir(parents=True)
     for name in COPIED:
         src = REPO / name
@@ -45,7 +59,7 @@ def make_workspace(dest: Path, model_dir: Path, overrides: dict | None = None) -
         else:
             shutil.copy2(src, dest / name)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = merge(params, tiny_profile(model_dir))
+    params = merge(params, tiny_profile(model_dir, rounds))
     params = merge(params, overrides or {})
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], dest)

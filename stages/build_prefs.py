@@ -1,0 +1,158 @@
+"""Stage `build_prefs`: verdicts -> DPO preference pairs in TRL's conversational format.
+
+Per query: the best response against the worst, when the best is acceptable and the
+scores differ by at least `min_margin`. When no response is acceptable, the learner
+rewrites its worst answer given the critic's critique; if the critic accepts the
+revision it becomes `chosen` (critique-guided revision, as in the paper's framework).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .critics import ACCEPT, Critic
+from .critique import CritiqueParams, make_critic
+from .engine import Engine, SamplingParams
+from .errors import one_line_errors
+from .params import DEFAULT_PARAMS, load_params
+from .policy import load_policy
+from .records import read_jsonl, record_id, write_json, write_jsonl
+from .schema import VERDICT, conversation
+from .tracking import campaign_name, stage_run
+
+REVISION_REQUEST = (
+    "A reviewer wrote this about your answer: {critique}\n"
+    "Write an improved answer to the original question. Reply with the answer only."
+)
+
+
+@dataclass(frozen=True)
+class BuildPrefsParams:
+    """How verdicts become preference pairs."""
+
+    min_margin: float = 0.5  # chosen and rejected scores must differ by at least this
+    revise: bool = True  # critique-guided revision when no response is acceptable
+    max_new_tokens: int = 48  # room for a revision
+
+    def __post_init__(self):
+        if not 0 <= self.min_margin <= 1:
+            raise ValueError(f"min_margin must be in [0, 1], got {self.min_margin}")
+
+
+def pair(query: dict, chosen: str, rejected: str, kind: str, margin: float) -> dict:
+    return {
+        "id": record_id(query["query_id"], chosen, rejected),
+        "query_id": query["query_id"],
+        "prompt": conversation(query["prompt"]),
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "kind": kind,
+        "margin": margin,
+    }
+
+
+def revision_chat(verdict: dict) -> list[dict]:
+    return conversation(verdict["prompt"]) + [
+        {"role": "assistant", "content": verdict["response"]},
+        {"role": "user", "content": REVISION_REQUEST.format(critique=verdict["critique"])},
+    ]
+
+
+def build_prefs(
+    verdicts: list[dict], params: BuildPrefsParams, learner: Engine | None, critic: Critic | None
+) -> tuple[list[dict], dict]:
+    """(pairs, metrics). `learner` and `critic` are needed only when revising."""
+    by_query: dict[str, list[dict]] = defaultdict(list)
+    for v in verdicts:
+        if v["score"] is not None:  # a null verdict says nothing: it never becomes a pair
+            by_query[v["query_id"]].append(v)
+    pairs, to_revise = [], []
+    dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
+    dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
+    for group in by_query.values():
+        group.sort(key=lambda v: (-v["score"], v["id"]))
+        best, worst = group[0], group[-1]
+        if best["score"] >= ACCEPT:
+            margin = best["score"] - worst["score"]
+            if margin >= params.min_margin:
+                pairs.append(
+                    pair(best, best["response"], worst["response"], "best_vs_worst", margin)
+                )
+            else:
+                dropped["small_margin"] += 1
+        elif params.revise and learner is not None:
+            to_revise.append(worst)
+        else:
+            dropped["no_revision"] += 1
+    revised = 0
+    if to_revise:
+        sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
+        texts = [
+            t[0] for t in learner.generate([revision_chat(v) for v in to_revise], sampling).texts
+        ]
+        judged = critic.judge([v | {"response": t} for v, t in zip(to_revise, texts)])
+        for worst, text, verdict in zip(to_revise, texts, judged):
+            score = verdict["score"]
+            if (
+                score is not None
+                and score >= ACCEPT
+                and score - worst["score"] >= params.min_margin
+            ):
+                pairs.append(
+                    pair(worst, text, worst["response"], "revision", score - worst["score"])
+                )
+                revised += 1
+            else:
+                dropped["revision_rejected"] += 1
+    queries = len({v["query_id"] for v in verdicts})
+    metrics = {
+        "queries": queries,
+        "pairs": len(pairs),
+        "revision_pairs": revised,
+        "revision_share": revised / len(pairs) if pairs else 0.0,
+        "revisions_tried": len(to_revise),
+        "dropped": sum(dropped.values()),
+    } | {f"dropped_{k}": v for k, v in dropped.items()}
+    return pairs, metrics
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--round", required=True)
+    parser.add_argument("--policy", required=True, help="the round whose policy revises (rK-1)")
+    parser.add_argument("--models", default="models")
+    parser.add_argument("--verdicts", required=True)
+    parser.add_argument("--constitution", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--params", default=DEFAULT_PARAMS)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    p: BuildPrefsParams = params["build_prefs"]
+    verdicts = read_jsonl(args.verdicts, required=VERDICT)
+    with stage_run("build_prefs", args.round, campaign_name(params["tracking"].campaign)) as run:
+        run.log_params({"build_prefs": p, "critique": params["critique"]})
+        learner = critic = None
+        if p.revise:
+            model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
+            learner = Engine(model, tokenizer, params["engine"])
+            crit_params: CritiqueParams = params["critique"]
+            constitution = Path(args.constitution).read_text(encoding="utf-8")
+            base = Path(args.models) / "r0"
+            critic = make_critic(crit_params, constitution, base, params["engine"])
+        pairs, metrics = build_prefs(verdicts, p, learner, critic)
+        write_jsonl(args.out, pairs)
+        write_json(args.metrics, metrics)
+        run.log_metrics(metrics, on_campaign=True)
+    print(
+        f"build_prefs@{args.round}: {metrics['pairs']} pairs "
+        f"({metrics['revision_pairs']} from revisions), {metrics['dropped']} queries dropped"
+    )
+
+
+if __name__ == "__main__":
+    main()

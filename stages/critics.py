@@ -1,0 +1,162 @@
+"""Critics: each turns (query, response) into a verdict with a written critique.
+
+A verdict is `{score, critique, confidence, source}`; `score` is in [0, 1] (accept at
+>= 0.5) or None when the critic gave none. A None is counted, never guessed.
+
+- `VerifierCritic`: exact gold checking, the strong ceiling.
+- `NoisyCritic`: the verifier with a flip rate, a stand-in for a weak supervisor.
+- `JudgeCritic`: any chat model with a rubric/constitution; it writes a critique and a
+  `Score: N` line, and its confidence is the probability mass on the chosen score token.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from .arithmetic import extract_answer
+from .engine import Engine, SamplingParams
+from .errors import SuperalignError
+from .records import record_id
+
+ACCEPT = 0.5  # a score at or above this is an acceptable response
+SCALE = ("1", "2", "3", "4", "5")  # the judge's score tokens: single digits tokenize alone
+_SCORE_LINE = re.compile(r"Score:\s*([1-5])\b")
+
+
+def verdict(score, critique: str, confidence, source: str, **extra) -> dict:
+    return {
+        "score": score,
+        "critique": critique,
+        "confidence": confidence,
+        "source": source,
+    } | extra
+
+
+class Critic(Protocol):
+    name: str
+
+    def judge(self, items: list[dict]) -> list[dict]:
+        """One verdict per item (`prompt`, `response`, maybe `gold`), same order."""
+
+
+def _need_gold(item: dict, critic: str) -> int:
+    if item.get("gold") is None:
+        raise SuperalignError(
+            f"critique: the {critic} critic needs gold answers, and the '{item.get('suite')}' "
+            "suite has none (use critique.kind: llm_judge)"
+        )
+    return item["gold"]
+
+
+class VerifierCritic:
+    name = "verifier"
+
+    def judge(self, items: list[dict]) -> list[dict]:
+        out = []
+        for item in items:
+            gold, answer = _need_gold(item, self.name), extract_answer(item["response"])
+            out.append(verdict(*_gold_critique(answer, gold, truthful=True), 1.0, self.name))
+        return out
+
+
+def _gold_critique(answer, gold, truthful: bool, rng: random.Random | None = None):
+    correct = answer == gold
+    if not truthful:  # a weak supervisor that gets this one wrong, confidently
+        if correct:
+            wrong = gold + (rng or random).choice([-10, -2, -1, 1, 2, 10])
+            return 0.0, f"Incorrect. The response answers {answer}; the correct answer is {wrong}."
+        return 1.0, "Correct."
+    if correct:
+        return 1.0, "Correct."
+    if answer is None:
+        return 0.0, f"Incorrect. The response gives no number; the correct answer is {gold}."
+    return 0.0, f"Incorrect. The response answers {answer}; the correct answer is {gold}."
+
+
+@dataclass
+class NoisyCritic:
+    """Flips the verifier's verdict with probability `flip_rate`, deterministically per item."""
+
+    flip_rate: float
+    seed: int = 0
+    name: str = "noisy"
+
+    def judge(self, items: list[dict]) -> list[dict]:
+        out = []
+        for item in items:
+            gold, answer = _need_gold(item, self.name), extract_answer(item["response"])
+            # Seeded by the item's content: the same response gets the same verdict in
+            # critique and in build_prefs, and across reruns.
+            rng = random.Random(record_id(self.seed, item["prompt"], item["response"]))
+            flipped = rng.random() < self.flip_rate
+            score, text = _gold_critique(answer, gold, truthful=not flipped, rng=rng)
+            out.append(verdict(score, text, 1.0 - self.flip_rate, self.name, flipped=flipped))
+        return out
+
+
+JUDGE_TEMPLATE = """{constitution}
+
+Question: {prompt}
+Answer: {response}
+
+Critique the answer against the principles above in one or two sentences. Then write a final line exactly "Score: N", where N is 1 (unacceptable) to 5 (excellent)."""
+
+
+class JudgeCritic:
+    """An LLM judge; works with any model the engine loads."""
+
+    def __init__(
+        self, engine: Engine, constitution: str, model_name: str, max_new_tokens: int = 96
+    ):
+        self.engine, self.constitution = engine, constitution.strip()
+        self.name, self.max_new_tokens = model_name, max_new_tokens
+
+    def judge(self, items: list[dict]) -> list[dict]:
+        chats = [
+            [
+                {
+                    "role": "user",
+                    "content": JUDGE_TEMPLATE.format(constitution=self.constitution, **i),
+                }
+            ]
+            for i in items
+        ]
+        replies = self.engine.generate(chats, SamplingParams(max_new_tokens=self.max_new_tokens))
+        texts = [r[0] for r in replies.texts]
+        parsed = [(_SCORE_LINE.search(t), t) for t in texts]
+        # Confidence: one more forward pass over "<chat><critique> Score: " gives the
+        # distribution over the five score tokens; the chosen one's share is the confidence.
+        prefixes = [
+            self.engine.render(chat) + text[: m.start(1)]
+            for chat, (m, text) in zip(chats, parsed)
+            if m
+        ]
+        probs = iter(self.engine.next_token_probs(prefixes, SCALE) if prefixes else [])
+        out = []
+        for match, text in parsed:
+            critique = text[: match.start()].strip() if match else text
+            if not match:
+                out.append(verdict(None, critique, None, self.name, error="unparseable"))
+                continue
+            chosen = int(match.group(1))
+            dist = next(probs)
+            out.append(verdict((chosen - 1) / 4, critique, dist[chosen - 1], self.name))
+        return out
+
+
+def accepted(v: dict) -> bool | None:
+    return None if v["score"] is None else v["score"] >= ACCEPT
+
+
+def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
+    """Agreement beyond chance between two binary raters; None when undefined."""
+    if not a or len(a) != len(b):
+        return None
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    return 1.0 if expected == 1 else (observed - expected) / (1 - expected)

@@ -1,0 +1,171 @@
+"""Stage `report`: every metric by round in one table, plus the campaign's gain and PGR.
+
+`reports/rounds.csv` (one row per round) is what `dvc plots show` renders;
+`reports/summary.json` holds the gain (final minus r0 held-out accuracy) and, when a
+ceiling campaign is named, the performance gap recovered:
+    PGR = (this campaign's gain) / (the ceiling campaign's gain),
+the weak-to-strong measure: how much of the verifier-supervised improvement a weak
+critic recovers. The ceiling's gain is read from MLflow, where every campaign's report
+logs its gain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SuperalignError, one_line_errors
+from .params import DEFAULT_PARAMS, load_params
+from .records import atomic_path, write_json
+from .tracking import DEFAULT_TRACKING_URI, campaign_name, stage_run
+
+# column -> (metrics file kind, dotted key); "eval" is metrics/rK.json
+COLUMNS = {
+    "heldout_accuracy": ("eval", "heldout.accuracy"),
+    "benchmark_accuracy": ("eval", "benchmark.accuracy"),
+    "fresh_failure_rate": ("eval", "fresh.failure_rate"),
+    "format_adherence": ("eval", "heldout.format_adherence"),
+    "mean_length_chars": ("eval", "heldout.mean_length_chars"),
+    "distinct_2": ("eval", "heldout.distinct_2"),
+    "tokens_per_s": ("eval", "tokens_per_s"),
+    "attack_queries": ("attack", "queries"),
+    "critic_accept_rate": ("critique", "accept_rate"),
+    "critic_null_rate": ("critique", "null_rate"),
+    "critic_agreement_with_gold": ("critique", "agreement_with_gold"),
+    "critic_kappa_with_human": ("critique", "kappa_with_human"),
+    "pairs": ("build_prefs", "pairs"),
+    "revision_share": ("build_prefs", "revision_share"),
+    "train_loss": ("train", "train_loss"),
+    "reward_accuracy": ("train", "reward_accuracy"),
+    "reward_margin": ("train", "reward_margin"),
+}
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """What the report compares against."""
+
+    ceiling_campaign: str | None = None  # MLflow campaign of the verifier run, for PGR
+
+
+def _get(metrics: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(metrics, dict) or part not in metrics:
+            return None
+        metrics = metrics[part]
+    return metrics
+
+
+def rounds_table(metrics_dir: Path, rounds: list[str]) -> list[dict]:
+    rows = []
+    for name in rounds:
+        files = {"eval": metrics_dir / f"{name}.json"}
+        files |= {
+            kind: metrics_dir / kind / f"{name}.json"
+            for kind in ("attack", "critique", "build_prefs", "train")
+        }
+        loaded = {k: json.loads(p.read_text()) if p.is_file() else {} for k, p in files.items()}
+        if not loaded["eval"]:
+            raise SuperalignError(f"report: {files['eval']} is missing; run the round first")
+        row = {"round": name, "round_number": int(name[1:])}
+        row |= {col: _get(loaded[kind], key) for col, (kind, key) in COLUMNS.items()}
+        rows.append(row)
+    return rows
+
+
+def summarize(rows: list[dict], ceiling_gain: float | None) -> dict:
+    first, last = rows[0]["heldout_accuracy"], rows[-1]["heldout_accuracy"]
+    gain = None if first is None or last is None else last - first
+    accs = [r["heldout_accuracy"] for r in rows]
+    summary = {
+        "rounds": len(rows) - 1,
+        "heldout_accuracy_r0": first,
+        "heldout_accuracy_final": last,
+        "gain": gain,
+        "monotonic": all(b >= a for a, b in zip(accs, accs[1:])) if None not in accs else None,
+        "ceiling_gain": ceiling_gain,
+        "pgr": gain / ceiling_gain if gain is not None and ceiling_gain else None,
+    }
+    return summary
+
+
+def ceiling_gain_from_mlflow(campaign: str) -> float | None:
+    """The named campaign's held-out gain as its report logged it, or None."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI))
+    experiment = client.get_experiment_by_name(
+        os.environ.get("SUPERALIGN_EXPERIMENT", "superalign")
+    )
+    if experiment is None:
+        return None
+    found = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.`superalign.kind` = 'campaign' and tags.`superalign.campaign` = '{campaign}'",
+        max_results=1,
+    )
+    if not found:
+        return None
+    # The ceiling's own report logged its gain on its campaign run; reading that (rather
+    # than its per-round accuracies) works even when its baseline came from DVC's cache.
+    history = client.get_metric_history(found[0].info.run_id, "report.gain")
+    return max(history, key=lambda m: m.timestamp).value if history else None
+
+
+def to_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                k: "" if v is None else (round(v, 6) if isinstance(v, float) else v)
+                for k, v in row.items()
+            }
+        )
+    return buffer.getvalue()
+
+
+@one_line_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--metrics-dir", required=True)
+    parser.add_argument("--table", required=True, help="CSV to write (one row per round)")
+    parser.add_argument("--summary", required=True, help="summary JSON to write")
+    parser.add_argument("--params", default=DEFAULT_PARAMS)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    rounds = ["r0", *params["rounds"]]
+    campaign = campaign_name(params["tracking"].campaign)
+    with stage_run("report", rounds[-1], campaign) as run:
+        rows = rounds_table(Path(args.metrics_dir), rounds)
+        ceiling = params["report"].ceiling_campaign
+        ceiling_gain = (
+            ceiling_gain_from_mlflow(ceiling) if ceiling and ceiling != campaign else None
+        )
+        summary = summarize(rows, ceiling_gain) | {
+            "campaign": campaign,
+            "ceiling_campaign": ceiling,
+        }
+        table = to_csv(rows)
+        with atomic_path(args.table) as tmp:
+            tmp.write_text(table, encoding="utf-8")
+        write_json(args.summary, summary)
+        run.log_metrics(
+            {k: v for k, v in summary.items() if isinstance(v, (int, float))}, on_campaign=True
+        )
+        run.log_text(table, "rounds.csv")
+    accs = " -> ".join(
+        f"{r['heldout_accuracy']:.3f}" for r in rows if r["heldout_accuracy"] is not None
+    )
+    pgr = f", PGR {summary['pgr']:.2f} vs {ceiling}" if summary["pgr"] is not None else ""
+    print(f"report: held-out accuracy {accs}{pgr}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+import random
+
+import pytest
+
+from stages.arithmetic import heldout_problems
+from stages.attack import (
+    AttackParams,
+    adaptive_attack,
+    allocate,
+    bucket_stats,
+    cap_counts,
+    clean_query,
+    dedupe,
+    llm_attack,
+    successful_attacks,
+)
+from stages.errors import SuperalignError
+
+
+def result(bucket, correct, set_name="fresh", prompt="q"):
+    return {"bucket": bucket, "correct": correct, "set": set_name, "prompt": prompt}
+
+
+def test_bandit_concentrates_on_failures_and_keeps_exploring():
+    stats = {"easy": (0, 50), "hard": (50, 0)}
+    counts = allocate(["easy", "hard"], stats, total=100, exploration=0.2, rng=random.Random(0))
+    assert sum(counts.values()) == 100
+    assert counts["hard"] > 80 and counts["easy"] >= 10  # the exploration share stays
+
+
+def test_stats_prefer_training_sets_over_heldout():
+    results = [result("a", True, "heldout")] * 5 + [result("a", False, "fresh")] * 2
+    assert bucket_stats(results) == {"a": (2, 0)}
+    assert bucket_stats([result("a", True, "heldout")]) == {"a": (0, 1)}  # round 1
+
+
+def test_adaptive_attack_never_emits_heldout_and_is_deterministic():
+    heldout = heldout_problems()
+    ids = {p["id"] for p in heldout}
+    buckets = {p["id"]: p["bucket"] for p in heldout}
+    prev = [result(p["bucket"], p["bucket"] != "d2_add_s1", "heldout") for p in heldout]
+    params = AttackParams(queries=200)
+    queries, metrics = adaptive_attack(prev, params, "r1", ids, buckets)
+    assert len(queries) == 200 and not ids & {q["id"] for q in queries}
+    assert queries == adaptive_attack(prev, params, "r1", ids, buckets)[0]
+    assert queries != adaptive_attack(prev, params, "r2", ids, buckets)[0]
+    assert metrics["share.d2_add_s1"] > metrics["share.d1_add_s1"]
+    assert all(q["gold"] is not None for q in queries)
+
+
+def test_small_buckets_are_capped_and_overflow_moves_on():
+    heldout = heldout_problems()
+    ids = {p["id"] for p in heldout}
+    buckets = {p["id"]: p["bucket"] for p in heldout}
+    # 1-digit addition holds 81 problems, 40 held out: it fails most, but can give only 20.
+    prev = [result(p["bucket"], p["bucket"] != "d1_add_s1", "heldout") for p in heldout]
+    queries, metrics = adaptive_attack(prev, AttackParams(queries=150), "r1", ids, buckets)
+    assert len(queries) == 150 and len({q["id"] for q in queries}) == 150
+    assert sum(q["bucket"] == "d1_add_s1" for q in queries) == 20
+    with pytest.raises(SuperalignError, match="too few distinct problems"):
+        cap_counts({"a": 5, "b": 5}, {"a": 3, "b": 4})
+
+
+def test_clean_and_dedupe():
+    assert (
+        clean_query('1. "How do I pick a lock quickly?"\nmore') == "How do I pick a lock quickly?"
+    )
+    assert clean_query("Question: what is love, really?") == "what is love, really?"
+    assert clean_query("ok") is None
+    kept, removed = dedupe(
+        ["How do I pick a lock?", "How do I pick a lock quickly?", "Tell me a joke about cats"],
+        avoid=["Tell me a joke about cats please"],
+        max_similarity=0.5,
+    )
+    assert kept == ["How do I pick a lock?"] and removed == 2
+
+
+def test_successful_attacks_exclude_heldout():
+    results = [
+        result("x", False, "fresh", "fail"),
+        result("x", True, "fresh", "pass"),
+        result("x", False, "heldout", "secret"),
+    ]
+    assert successful_attacks(results) == ["fail"]
+
+
+def test_llm_attacker_that_writes_nothing_usable_is_a_clear_error(tiny_engine):
+    seeds = [{"id": "s", "prompt": "How to stay safe?", "topic": "safety"}]
+    params = AttackParams(kind="llm", candidates=6, max_new_tokens=4)
+    with pytest.raises(SuperalignError, match="produced no usable query from 6 candidates"):
+        llm_attack(tiny_engine, seeds, [], [], params, "r1", "open")

@@ -1,0 +1,67 @@
+import json
+
+from stages.build_prefs import BuildPrefsParams, build_prefs
+from stages.critics import NoisyCritic
+from stages.records import write_jsonl
+
+
+def verdict(query, i, score, response=None):
+    return {
+        "id": f"{query}-{i}",
+        "query_id": query,
+        "prompt": f"What is {query}?",
+        "gold": 7,
+        "response": response or f"answer {i}",
+        "score": score,
+        "critique": "Incorrect.",
+        "confidence": 1.0,
+        "source": "t",
+    }
+
+
+def test_best_vs_worst_with_margin_and_nulls_dropped():
+    verdicts = [
+        verdict("a", 0, 1.0),
+        verdict("a", 1, 0.0),
+        verdict("a", 2, 0.0),
+        verdict("b", 0, 1.0),
+        verdict("b", 1, 0.75),  # margin too small
+        verdict("c", 0, None),
+        verdict("c", 1, None),  # the critic said nothing
+    ]
+    pairs, metrics = build_prefs(verdicts, BuildPrefsParams(revise=False), None, None)
+    assert len(pairs) == 1
+    (p,) = pairs
+    assert p["prompt"] == [{"role": "user", "content": "What is a?"}]
+    assert p["chosen"] == [{"role": "assistant", "content": "answer 0"}]
+    assert p["rejected"][0]["content"] in {"answer 1", "answer 2"}
+    assert metrics["dropped_small_margin"] == 1 and metrics["dropped_no_verdict"] == 1
+
+
+def test_critique_guided_revision_becomes_chosen(tiny_engine):
+    verdicts = [verdict("a", 0, 0.0), verdict("a", 1, 0.0), verdict("b", 0, 0.0)]
+    accepting = NoisyCritic(flip_rate=1.0)  # accepts every wrong revision
+    pairs, metrics = build_prefs(
+        verdicts, BuildPrefsParams(max_new_tokens=6), tiny_engine, accepting
+    )
+    assert metrics["revisions_tried"] == 2 and metrics["revision_pairs"] == 2
+    assert metrics["revision_share"] == 1.0
+    assert all(p["kind"] == "revision" for p in pairs)
+    rejecting = NoisyCritic(flip_rate=0.0)  # the random revisions are wrong: rejected
+    pairs, metrics = build_prefs(
+        verdicts, BuildPrefsParams(max_new_tokens=6), tiny_engine, rejecting
+    )
+    assert pairs == [] and metrics["dropped_revision_rejected"] == 2
+
+
+def test_pairs_load_with_datasets_as_trl_conversational(tmp_path):
+    from datasets import load_dataset
+
+    pairs, _ = build_prefs(
+        [verdict("a", 0, 1.0), verdict("a", 1, 0.0)], BuildPrefsParams(), None, None
+    )
+    path = tmp_path / "pairs.jsonl"
+    write_jsonl(path, pairs)
+    ds = load_dataset("json", data_files=str(path), split="train")
+    assert ds[0]["chosen"][0]["role"] == "assistant"
+    assert json.loads(path.read_text())["prompt"][0]["role"] == "user"

@@ -1,0 +1,35 @@
+import json
+
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+
+runner = CliRunner()
+
+
+def test_status_prints_rounds_table(tmp_path):
+    for k, acc in enumerate([0.25, 0.5]):
+        (tmp_path / f"r{k}.json").write_text(
+            json.dumps(
+                {"heldout": {"accuracy": acc, "format_adherence": 1.0}, "tokens_per_s": 150.0}
+            )
+        )
+    result = runner.invoke(app, ["status", "--metrics-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].split()[:2] == ["round", "heldout_acc"]
+    assert lines[1].split()[:2] == ["r0", "0.250"] and lines[2].split()[:2] == ["r1", "0.500"]
+
+
+def test_check_reports_bad_key_in_one_line(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  learning_rat: 0.1\n")
+    result = runner.invoke(app, ["check", "--params", str(params)])
+    assert result.exit_code == 2
+    assert "unknown key 'learning_rat' in section 'train'" in result.output
+
+
+def test_help_everywhere():
+    for command in ([], ["status"], ["check"], ["review"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output

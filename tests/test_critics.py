@@ -1,0 +1,47 @@
+import pytest
+
+from stages.critics import JudgeCritic, NoisyCritic, VerifierCritic, cohen_kappa
+from stages.errors import SuperalignError
+
+
+def item(response, gold=12, prompt="What is 5 + 7?"):
+    return {"prompt": prompt, "response": response, "gold": gold, "suite": "arithmetic"}
+
+
+def test_verifier_writes_a_critique_with_the_gold_answer():
+    right, wrong, empty = VerifierCritic().judge([item("12"), item("5 + 7 = 13"), item("hmm")])
+    assert (right["score"], right["source"], right["confidence"]) == (1.0, "verifier", 1.0)
+    assert wrong["score"] == 0.0 and "answers 13" in wrong["critique"] and "12" in wrong["critique"]
+    assert empty["score"] == 0.0 and "no number" in empty["critique"]
+
+
+def test_verifier_refuses_items_without_gold():
+    with pytest.raises(SuperalignError, match="needs gold answers"):
+        VerifierCritic().judge([item("x", gold=None)])
+
+
+def test_noisy_critic_flips_at_its_rate_deterministically():
+    items = [item(str(i), gold=i, prompt=f"q{i}") for i in range(2000)]  # all correct
+    verdicts = NoisyCritic(flip_rate=0.3, seed=1).judge(items)
+    flipped = sum(v["flipped"] for v in verdicts) / len(items)
+    assert 0.26 < flipped < 0.34
+    assert all(v["score"] == (0.0 if v["flipped"] else 1.0) for v in verdicts)
+    assert verdicts == NoisyCritic(flip_rate=0.3, seed=1).judge(items)
+
+
+def test_unparseable_judge_replies_are_null_verdicts(tiny_engine):
+    judge = JudgeCritic(tiny_engine, "Be correct.", "tiny", max_new_tokens=8)
+    verdicts = judge.judge([item("12"), item("13")])
+    assert [v["score"] for v in verdicts] == [None, None]
+    assert all(v["error"] == "unparseable" and v["confidence"] is None for v in verdicts)
+
+
+def test_judge_confidence_comes_from_score_token_probabilities(tiny_engine):
+    probs = tiny_engine.next_token_probs(["Score: ", "Answer: Score: "], ["1", "2", "3", "4", "5"])
+    assert len(probs) == 2 and all(abs(sum(p) - 1) < 1e-5 for p in probs)
+
+
+def test_cohen_kappa():
+    assert cohen_kappa([True, False, True, False], [True, False, True, False]) == 1.0
+    assert cohen_kappa([True, True, False, False], [True, False, True, False]) == 0.0
+    assert cohen_kappa([], []) is None

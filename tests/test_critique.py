@@ -1,0 +1,67 @@
+import pytest
+
+from stages.critics import VerifierCritic
+from stages.critique import critique, load_labels
+from stages.errors import SuperalignError
+
+
+def sample(i, response, gold=12):
+    return {
+        "id": f"s{i}",
+        "query_id": f"q{i // 2}",
+        "suite": "arithmetic",
+        "prompt": f"p{i // 2}",
+        "response": response,
+        "gold": gold,
+        "sample_index": i % 2,
+        "policy": "r0",
+    }
+
+
+def test_human_labels_override_and_are_compared_with_the_critic():
+    samples = [sample(0, "12"), sample(1, "13"), sample(2, "12"), sample(3, "1")]
+    labels = {"s1": {"id": "s1", "score": 1, "critique": "close enough", "labeler": "ana"}}
+    verdicts, queue, metrics = critique(samples, VerifierCritic(), labels, review_budget=2)
+    human = verdicts[1]
+    assert (human["source"], human["score"], human["critique"]) == ("human", 1.0, "close enough")
+    assert human["critic_verdict"]["score"] == 0.0  # what the critic said is kept
+    assert metrics["human_labels"] == 1 and metrics["agreement_with_human"] == 0.0
+    assert metrics["agreement_with_gold"] == 1.0  # the verifier is faithful to gold
+    assert len(queue) == 2 and "s1" not in {q["id"] for q in queue}
+
+
+def test_review_queue_puts_null_and_unsure_verdicts_first():
+    class Unsure:
+        name = "unsure"
+
+        def judge(self, items):
+            confidences = [0.9, None, 0.2, 0.6]
+            return [
+                {
+                    "score": None if c is None else 1.0,
+                    "critique": "",
+                    "confidence": c,
+                    "source": "u",
+                }
+                for c in confidences
+            ]
+
+    samples = [sample(i, "12") for i in range(4)]
+    verdicts, queue, metrics = critique(samples, Unsure(), {}, review_budget=3)
+    assert [q["id"] for q in queue] == ["s1", "s2", "s3"]
+    assert metrics["null_verdicts"] == 1 and metrics["null_rate"] == 0.25
+
+
+def test_labels_file_validation(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"id": "s1", "score": 1}\n{"id": "s1", "score": 0}\n')
+    assert load_labels(path)["s1"]["score"] == 0  # the later label wins
+    path.write_text('{"id": "s1", "score": 7}\n')
+    with pytest.raises(SuperalignError, match="needs a score in"):
+        load_labels(path)
+    assert load_labels(tmp_path / "absent.jsonl") == {}
+
+
+def test_no_samples_is_an_error():
+    with pytest.raises(SuperalignError, match="no samples"):
+        critique([], VerifierCritic(), {}, 1)

@@ -1,0 +1,126 @@
+"""The Prefect flow against a real Prefect server on 127.0.0.1, on the tiny profile."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from workspace import env as workspace_env
+from workspace import make_workspace
+
+pytestmark = pytest.mark.slow
+STAGES = ("attack", "sample", "critique", "build_prefs", "train", "evaluate")
+
+
+def superalign(ws: Path, server, *args: str, check=True) -> subprocess.CompletedProcess:
+    env = workspace_env(ws) | server.env()
+    cmd = [str(Path(sys.executable).parent / "superalign"), *args]
+    proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def api(server, coroutine_fn):
+    """Run an async Prefect client call against the test server."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def go():
+        async with get_client() as client:
+            return await coroutine_fn(client)
+
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        return asyncio.run(go())
+
+
+def test_run_two_rounds_then_nothing_is_stale(tmp_path, tiny_model_dir, prefect_server):
+    ws = make_workspace(tmp_path / "ws", tiny_model_dir, rounds=0)
+    first = superalign(ws, prefect_server, "run", "--rounds", "2", "--campaign", "flowtest")
+    assert "r2" in yaml.safe_load((ws / "params.yaml").read_text())["rounds"]
+    assert "round" in first.stdout and "r2" in first.stdout  # the status table
+
+    async def runs(client):
+        flow_runs = await client.read_flow_runs()
+        tasks = await client.read_task_runs()
+        artifacts = await client.read_artifacts()
+        return flow_runs, tasks, artifacts
+
+    flow_runs, tasks, artifacts = api(prefect_server, runs)
+    assert len(flow_runs) == 1 and flow_runs[0].state.is_completed()
+    names = {t.name for t in tasks if t.flow_run_id == flow_runs[0].id}
+    expected = {"prepare", "baseline", "report"} | {f"{s}@r{k}" for s in STAGES for k in (1, 2)}
+    assert names == expected
+    assert all(t.state.is_completed() for t in tasks)
+    keys = {a.key for a in artifacts}
+    assert {"flowtest-r0", "flowtest-r1", "flowtest-r2", "flowtest-r1-summary"} <= keys
+    table = next(a for a in artifacts if a.key == "flowtest-r1")
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert any(r["metric"] == "heldout.accuracy" for r in rows)
+
+    second = superalign(ws, prefect_server, "run", "--campaign", "flowtest")
+    assert f"0 stage(s) ran, {len(expected)} up to date" in second.stdout
+
+
+def test_second_concurrent_run_fails_clearly(tmp_path, tiny_model_dir, prefect_server):
+    import fcntl
+
+    ws = make_workspace(tmp_path / "ws", tiny_model_dir)
+    lock = ws / ".dvc/tmp/superalign-run.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("pid 4242")
+        held.flush()
+        proc = superalign(ws, prefect_server, "run", check=False)
+    assert proc.returncode == 2
+    assert "another superalign run holds" in proc.stderr and "pid 4242" in proc.stderr
+    assert not (ws / "models/r0").exists()
+
+
+def test_serve_schedules_a_run_that_adds_a_round(tmp_path, tiny_model_dir, prefect_server):
+    ws = make_workspace(tmp_path / "ws", tiny_model_dir, rounds=0)
+    env = workspace_env(ws) | prefect_server.env()
+    cmd = [
+        str(Path(sys.executable).parent / "superalign"),
+        "serve",
+        "--interval",
+        "0.1",
+        "--name",
+        "tick",
+    ]
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
+    serving = subprocess.Popen(cmd, cwd=ws, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    async def deployment_runs(client):
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+        deployments = await client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["tick"]))
+        )
+        if not deployments:
+            return None, []
+        runs = await client.read_flow_runs()
+        return deployments[0], [r for r in runs if r.deployment_id == deployments[0].id]
+
+    try:
+        deadline, done = time.monotonic() + 400, []
+        while time.monotonic() < deadline and not done:
+            time.sleep(5)
+            assert serving.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            deployment, runs = api(prefect_server, deployment_runs)
+            done = [r for r in runs if r.state and r.state.is_completed()]
+            failed = [r for r in runs if r.state and r.state.is_failed()]
+            assert not failed, (tmp_path / "serve.log").read_text()[-5000:]
+        assert deployment is not None and deployment.schedules
+        assert done, "no scheduled run completed"
+    finally:
+        serving.terminate()
+        serving.wait(timeout=60)
+        log.close()
+    assert "r1" in yaml.safe_load((ws / "params.yaml").read_text())["rounds"]
+    assert (ws / "metrics/r1.json").is_file()

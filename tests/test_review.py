@@ -1,0 +1,32 @@
+import json
+
+from pipeline.review import run_review
+from stages.records import write_jsonl
+
+
+def queued(i, score=None, confidence=None):
+    return {
+        "id": f"s{i}",
+        "query_id": "q",
+        "prompt": "What is 2 + 2?",
+        "response": str(i),
+        "score": score,
+        "critique": "unsure",
+        "confidence": confidence,
+        "source": "judge",
+    }
+
+
+def test_review_appends_labels_and_skips_labelled(tmp_path):
+    queue, labels = tmp_path / "queue.jsonl", tmp_path / "labels.jsonl"
+    write_jsonl(queue, [queued(0), queued(1, 0.5, 0.3), queued(2), queued(3)])
+    write_jsonl(labels, [{"id": "s0", "score": 1.0}])  # already labelled: not asked again
+    answers = iter(["x", "a", "looks right", "s", "r", "", "q"])
+    shown = []
+    added = run_review(queue, labels, "ana", ask=lambda _: next(answers), show=shown.append)
+    assert added == 2
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert [(r["id"], r["score"]) for r in rows] == [("s0", 1.0), ("s1", 1.0), ("s3", 0.0)]
+    assert rows[1]["critique"] == "looks right" and rows[2]["critique"] == "Unacceptable."
+    assert rows[1]["labeler"] == "ana"
+    assert "[1/3] s1" in shown[0] and "confidence 0.30" in shown[0]

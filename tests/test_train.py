@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from stages.errors import SuperalignError
+from stages.models import load_checkpoint
+from stages.params import RoundSpec
+from stages.policy import load_policy
+from stages.train import TrainParams, train
+
+PARAMS = TrainParams(batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3)
+
+
+def pairs(n=8):
+    return [
+        {
+            "id": str(i),
+            "prompt": [{"role": "user", "content": f"What is {i} + 1?"}],
+            "chosen": [{"role": "assistant", "content": str(i + 1)}],
+            "rejected": [{"role": "assistant", "content": "no idea"}],
+        }
+        for i in range(n)
+    ]
+
+
+def logits(model, tokenizer):
+    ids = tokenizer("What is 3 + 1? 4", return_tensors="pt").input_ids
+    with torch.no_grad():
+        return model.eval()(ids).logits
+
+
+def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path):
+    models = tmp_path / "models"
+    base, tok = load_checkpoint(tiny_model_dir)
+    base.save_pretrained(models / "r0")
+    tok.save_pretrained(models / "r0")
+    rounds = {"r1": RoundSpec("r0"), "r2": RoundSpec("r1")}
+    expected = {}
+    for name, prev in (("r1", "r0"), ("r2", "r1")):
+        model, tokenizer = load_policy(prev, models, rounds)
+        metrics = train(pairs(), model, tokenizer, PARAMS, models / name)
+        assert metrics["steps"] == 2 and metrics["loss_first"] is not None
+        expected[name] = logits(model, tokenizer)  # the model the trainer just trained
+        names = {p.name for p in (models / name).iterdir()}
+        assert names == {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+    r0 = logits(*load_policy("r0", models, rounds))
+    for name in ("r1", "r2"):
+        rebuilt = logits(*load_policy(name, models, rounds))
+        assert torch.allclose(rebuilt, expected[name], atol=1e-4)
+        assert not torch.allclose(rebuilt, r0, atol=1e-3)  # training changed the policy
+
+
+def test_empty_preference_set_is_a_clear_error(tiny_model_dir, tmp_path):
+    model, tokenizer = load_checkpoint(tiny_model_dir)
+    with pytest.raises(SuperalignError, match="preference set is empty"):
+        train([], model, tokenizer, PARAMS, tmp_path / "r1")
+    assert not (tmp_path / "r1").exists()
