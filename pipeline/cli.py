@@ -108,6 +108,9 @@ def review(
         _fail(exc)
 
 
+SCHEDULED_WAIT_S = 6 * 3600  # how long a scheduled run waits for the run lock
+
+
 def _quiet() -> None:
     from stages.tracking import quiet_telemetry
 
@@ -181,8 +184,11 @@ def serve(
         name=name,
         interval=timedelta(minutes=interval) if interval is not None else None,
         cron=cron,
-        parameters={"root": str(Path.cwd()), "add": add},
+        # A scheduled run waits for one in progress (a slow round, a manual run) instead
+        # of failing on the run lock; limit=1 keeps this process to one run at a time.
+        parameters={"root": str(Path.cwd()), "add": add, "wait_seconds": SCHEDULED_WAIT_S},
         description="Adds the next round(s) to params.yaml and reproduces the DAG.",
+        limit=1,
     )
 
 
@@ -216,7 +222,7 @@ def deploy(
         name=name,
         work_pool_name=pool,
         interval=timedelta(minutes=interval) if interval is not None else None,
-        parameters={"root": str(root), "add": add},
+        parameters={"root": str(root), "add": add, "wait_seconds": SCHEDULED_WAIT_S},
         print_next_steps=False,
     )
     typer.echo(f"deployment superalign-rounds/{name} ({deployment_id}) on pool {pool}")

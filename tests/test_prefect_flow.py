@@ -89,7 +89,7 @@ def test_serve_schedules_a_run_that_adds_a_round(tmp_path, tiny_model_dir, prefe
         str(Path(sys.executable).parent / "superalign"),
         "serve",
         "--interval",
-        "0.1",
+        "1",
         "--name",
         "tick",
     ]
