@@ -106,13 +106,24 @@ Critique the answer against the principles above in one or two sentences. Then w
 
 
 class JudgeCritic:
-    """An LLM judge; works with any model the engine loads."""
+    """An LLM judge; works with any model the engine loads.
+
+    `score_mode="parse"`: the score is the `Score: N` line the judge wrote; a reply without
+    one is a null verdict. `score_mode="forced"`: after the judge's critique, "Score: " is
+    appended and the most probable of the five score tokens is the score (G-Eval style),
+    so small judges that never write the line still give a verdict, marked `forced`.
+    """
 
     def __init__(
-        self, engine: Engine, constitution: str, model_name: str, max_new_tokens: int = 96
+        self,
+        engine: Engine,
+        constitution: str,
+        model_name: str,
+        max_new_tokens: int = 96,
+        score_mode: str = "parse",
     ):
         self.engine, self.constitution = engine, constitution.strip()
-        self.name, self.max_new_tokens = model_name, max_new_tokens
+        self.name, self.max_new_tokens, self.score_mode = model_name, max_new_tokens, score_mode
 
     def judge(self, items: list[dict]) -> list[dict]:
         chats = [
@@ -126,24 +137,27 @@ class JudgeCritic:
         ]
         replies = self.engine.generate(chats, SamplingParams(max_new_tokens=self.max_new_tokens))
         texts = [r[0] for r in replies.texts]
-        parsed = [(_SCORE_LINE.search(t), t) for t in texts]
-        # Confidence: one more forward pass over "<chat><critique> Score: " gives the
-        # distribution over the five score tokens; the chosen one's share is the confidence.
-        prefixes = [
-            self.engine.render(chat) + text[: m.start(1)]
-            for chat, (m, text) in zip(chats, parsed)
-            if m
-        ]
-        probs = iter(self.engine.next_token_probs(prefixes, SCALE) if prefixes else [])
+        matches = [_SCORE_LINE.search(t) for t in texts]
+        # One forward pass over "<chat><critique> Score: " gives the distribution over the
+        # five score tokens: the chosen token's share is the confidence (and, when forced,
+        # its argmax is the score).
+        prefixes = {}
+        for i, (chat, text, match) in enumerate(zip(chats, texts, matches)):
+            if match:
+                prefixes[i] = self.engine.render(chat) + text[: match.start(1)]
+            elif self.score_mode == "forced":
+                prefixes[i] = self.engine.render(chat) + text.rstrip() + "\nScore: "
+        dists = dict(zip(prefixes, self.engine.next_token_probs(list(prefixes.values()), SCALE)))
         out = []
-        for match, text in parsed:
-            critique = text[: match.start()].strip() if match else text
-            if not match:
-                out.append(verdict(None, critique, None, self.name, error="unparseable"))
+        for i, (text, match) in enumerate(zip(texts, matches)):
+            if i not in dists:
+                out.append(verdict(None, text, None, self.name, error="unparseable"))
                 continue
-            chosen = int(match.group(1))
-            dist = next(probs)
-            out.append(verdict((chosen - 1) / 4, critique, dist[chosen - 1], self.name))
+            dist = dists[i]
+            chosen = int(match.group(1)) if match else 1 + max(range(5), key=dist.__getitem__)
+            critique = text[: match.start()].strip() if match else text
+            extra = {} if match else {"forced": True}
+            out.append(verdict((chosen - 1) / 4, critique, dist[chosen - 1], self.name, **extra))
         return out
 
 

@@ -32,6 +32,9 @@ class CritiqueParams:
     seed: int = 0
     judge_model: str | None = None  # llm_judge: null = the base learner; or embedded:/dir/HF id
     max_new_tokens: int = 96  # llm_judge: room for the critique and the score line
+    # llm_judge: "parse" = only a written "Score: N" counts (else a null verdict);
+    # "forced" = read the score from the score tokens' probabilities after the critique
+    score_mode: Literal["parse", "forced"] = "parse"
     review_budget: int = 8  # per round: lowest-confidence verdicts queued for an expert
 
     def __post_init__(self):
@@ -54,9 +57,8 @@ def make_critic(
     else:
         model, tokenizer = load_checkpoint(base_dir)
         name = f"base:{Path(base_dir).name}"
-    return JudgeCritic(
-        Engine(model, tokenizer, engine_params), constitution, name, params.max_new_tokens
-    )
+    engine = Engine(model, tokenizer, engine_params)
+    return JudgeCritic(engine, constitution, name, params.max_new_tokens, params.score_mode)
 
 
 def critique(

@@ -36,6 +36,14 @@ def test_unparseable_judge_replies_are_null_verdicts(tiny_engine):
     assert all(v["error"] == "unparseable" and v["confidence"] is None for v in verdicts)
 
 
+def test_forced_mode_reads_the_score_from_token_probabilities(tiny_engine):
+    judge = JudgeCritic(tiny_engine, "Be correct.", "tiny", max_new_tokens=8, score_mode="forced")
+    verdicts = judge.judge([item("12"), item("13")])
+    for v in verdicts:
+        assert v["forced"] is True and v["score"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+        assert 0.2 <= v["confidence"] <= 1.0  # the argmax of five renormalised probabilities
+
+
 def test_judge_confidence_comes_from_score_token_probabilities(tiny_engine):
     probs = tiny_engine.next_token_probs(["Score: ", "Answer: Score: "], ["1", "2", "3", "4", "5"])
     assert len(probs) == 2 and all(abs(sum(p) - 1) < 1e-5 for p in probs)

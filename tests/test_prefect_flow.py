@@ -124,3 +124,71 @@ def test_serve_schedules_a_run_that_adds_a_round(tmp_path, tiny_model_dir, prefe
         log.close()
     assert "r1" in yaml.safe_load((ws / "params.yaml").read_text())["rounds"]
     assert (ws / "metrics/r1.json").is_file()
+
+
+def test_ui_starts_both_servers_on_loopback(tmp_path):
+    import signal
+    import urllib.request
+
+    from prefect_server import free_port, prefect_env
+
+    prefect_port, mlflow_port = free_port(), free_port()
+    env = prefect_env(tmp_path) | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    cmd = [
+        str(Path(sys.executable).parent / "superalign"),
+        "ui",
+        "--prefect-port",
+        str(prefect_port),
+        "--mlflow-port",
+        str(mlflow_port),
+    ]
+    log = open(tmp_path / "ui.log", "w")  # noqa: SIM115
+    ui = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    urls = [f"http://127.0.0.1:{prefect_port}/api/health", f"http://127.0.0.1:{mlflow_port}/health"]
+    try:
+        for url in urls:
+            deadline = time.monotonic() + 120
+            while True:
+                assert ui.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        assert response.status == 200
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{url} never answered"
+                    time.sleep(1)
+    finally:
+        ui.send_signal(signal.SIGINT)
+        ui.wait(timeout=60)
+        log.close()
+    output = (tmp_path / "ui.log").read_text()
+    assert f"Prefect UI: http://127.0.0.1:{prefect_port}" in output
+    assert f"MLflow UI:  http://127.0.0.1:{mlflow_port}" in output
+
+
+def test_work_pool_worker_executes_a_deployment(tmp_path, tiny_model_dir, prefect_server):
+    """The Docker/Kubernetes mechanism, with a process pool: deploy, then a worker runs it."""
+    ws = make_workspace(tmp_path / "ws", tiny_model_dir, rounds=0)
+    env = workspace_env(ws) | prefect_server.env()
+    prefect = str(Path(sys.executable).parent / "prefect")
+
+    def run(*cmd, timeout=300):
+        proc = subprocess.run(
+            cmd, cwd=ws, env=env, capture_output=True, text=True, check=False, timeout=timeout
+        )
+        assert proc.returncode == 0, f"{cmd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return proc
+
+    run(prefect, "work-pool", "create", "local-pool", "--type", "process")
+    deployed = superalign(ws, prefect_server, "deploy", "--pool", "local-pool", "--name", "pooled")
+    assert "on pool local-pool" in deployed.stdout
+    run(prefect, "deployment", "run", "superalign-rounds/pooled")
+    run(prefect, "worker", "start", "--pool", "local-pool", "--run-once", timeout=600)
+
+    async def pooled_runs(client):
+        runs = await client.read_flow_runs()
+        return [r for r in runs if r.work_pool_name == "local-pool"]
+
+    (flow_run,) = api(prefect_server, pooled_runs)
+    assert flow_run.state.is_completed()
+    assert (ws / "metrics/r1.json").is_file()  # the run added round 1 and reproduced it
