@@ -35,6 +35,9 @@ class BuildPrefsParams:
 
     min_margin: float = 0.5  # chosen and rejected scores must differ by at least this
     revise: bool = True  # critique-guided revision when no response is acceptable
+    # false: pair best vs worst on the margin alone (relative preferences), for weak
+    # judges whose absolute scale means little; true: the chosen must be acceptable
+    require_acceptable: bool = True
     max_new_tokens: int = 48  # room for a revision
 
     def __post_init__(self):
@@ -61,6 +64,10 @@ def revision_chat(verdict: dict) -> list[dict]:
     ]
 
 
+def acceptable(score: float, params: BuildPrefsParams) -> bool:
+    return score >= ACCEPT or not params.require_acceptable
+
+
 def build_prefs(
     verdicts: list[dict], params: BuildPrefsParams, learner: Engine | None, critic: Critic | None
 ) -> tuple[list[dict], dict]:
@@ -75,14 +82,11 @@ def build_prefs(
     for group in by_query.values():
         group.sort(key=lambda v: (-v["score"], v["id"]))
         best, worst = group[0], group[-1]
-        if best["score"] >= ACCEPT:
-            margin = best["score"] - worst["score"]
-            if margin >= params.min_margin:
-                pairs.append(
-                    pair(best, best["response"], worst["response"], "best_vs_worst", margin)
-                )
-            else:
-                dropped["small_margin"] += 1
+        margin = best["score"] - worst["score"]
+        if acceptable(best["score"], params) and margin >= params.min_margin:
+            pairs.append(pair(best, best["response"], worst["response"], "best_vs_worst", margin))
+        elif best["score"] >= ACCEPT:
+            dropped["small_margin"] += 1  # every response acceptable and alike: no signal
         elif params.revise and learner is not None:
             to_revise.append(worst)
         else:
@@ -98,7 +102,7 @@ def build_prefs(
             score = verdict["score"]
             if (
                 score is not None
-                and score >= ACCEPT
+                and acceptable(score, params)
                 and score - worst["score"] >= params.min_margin
             ):
                 pairs.append(

@@ -110,7 +110,8 @@ class JudgeCritic:
 
     `score_mode="parse"`: the score is the `Score: N` line the judge wrote; a reply without
     one is a null verdict. `score_mode="forced"`: after the judge's critique, "Score: " is
-    appended and the most probable of the five score tokens is the score (G-Eval style),
+    appended and the expected score under the five score tokens' probabilities is the
+    score (G-Eval style),
     so small judges that never write the line still give a verdict, marked `forced`.
     """
 
@@ -154,10 +155,16 @@ class JudgeCritic:
                 out.append(verdict(None, text, None, self.name, error="unparseable"))
                 continue
             dist = dists[i]
-            chosen = int(match.group(1)) if match else 1 + max(range(5), key=dist.__getitem__)
-            critique = text[: match.start()].strip() if match else text
-            extra = {} if match else {"forced": True}
-            out.append(verdict((chosen - 1) / 4, critique, dist[chosen - 1], self.name, **extra))
+            if match:
+                chosen = int(match.group(1))
+                score, confidence, extra = (chosen - 1) / 4, dist[chosen - 1], {}
+                critique = text[: match.start()].strip()
+            else:
+                # Expected score over the five tokens (G-Eval): graded, so a weak judge that
+                # always prefers "1" still ranks answers; confidence = the top token's share.
+                score = sum(p * k for k, p in enumerate(dist)) / 4
+                confidence, extra, critique = max(dist), {"forced": True}, text
+            out.append(verdict(score, critique, confidence, self.name, **extra))
         return out
 
 

@@ -65,3 +65,19 @@ def test_pairs_load_with_datasets_as_trl_conversational(tmp_path):
     ds = load_dataset("json", data_files=str(path), split="train")
     assert ds[0]["chosen"][0]["role"] == "assistant"
     assert json.loads(path.read_text())["prompt"][0]["role"] == "user"
+
+
+def test_relative_preferences_for_weak_judges():
+    # A weak judge that finds nothing acceptable but still ranks answers.
+    verdicts = [
+        verdict("a", 0, 0.30),
+        verdict("a", 1, 0.10),
+        verdict("b", 0, 0.2),
+        verdict("b", 1, 0.19),
+    ]
+    strict, _ = build_prefs(verdicts, BuildPrefsParams(min_margin=0.1, revise=False), None, None)
+    assert strict == []
+    relative = BuildPrefsParams(min_margin=0.1, revise=False, require_acceptable=False)
+    pairs, metrics = build_prefs(verdicts, relative, None, None)
+    assert [p["chosen"][0]["content"] for p in pairs] == ["answer 0"]
+    assert metrics["dropped_no_revision"] == 1  # b's margin is too small

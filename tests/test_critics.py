@@ -40,7 +40,7 @@ def test_forced_mode_reads_the_score_from_token_probabilities(tiny_engine):
     judge = JudgeCritic(tiny_engine, "Be correct.", "tiny", max_new_tokens=8, score_mode="forced")
     verdicts = judge.judge([item("12"), item("13")])
     for v in verdicts:
-        assert v["forced"] is True and v["score"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+        assert v["forced"] is True and 0.0 <= v["score"] <= 1.0
         assert 0.2 <= v["confidence"] <= 1.0  # the argmax of five renormalised probabilities
 
 
