@@ -26,6 +26,7 @@ QUIET_ENV = {
 KIND_TAG = "superalign.kind"  # campaign | round | stage
 CAMPAIGN_TAG = "superalign.campaign"
 ROUND_TAG = "superalign.round"
+FLOW_RUN_TAG = "prefect.flow_run_id"
 
 
 def quiet_telemetry() -> None:
@@ -125,6 +126,10 @@ def stage_run(stage: str, round_name: str, campaign: str) -> Iterator[StageRun]:
         "mlflow.runName": f"{stage}@{round_name}",
         "mlflow.parentRunId": round_id,
     }
+    flow_run_id = os.environ.get("SUPERALIGN_FLOW_RUN_ID")
+    if flow_run_id:  # started by the Prefect flow: link the MLflow run to that flow run
+        tags[FLOW_RUN_TAG] = flow_run_id
+        client.set_tag(campaign_id, FLOW_RUN_TAG, flow_run_id)
     run = client.create_run(experiment_id, tags=tags)
     status = "FAILED"
     try:

@@ -26,6 +26,19 @@ def test_runs_nest_campaign_round_stage(mlflow_uri):
     assert stage.info.status == "FINISHED"
 
 
+def test_runs_started_by_the_flow_carry_its_id(mlflow_uri, monkeypatch):
+    monkeypatch.setenv("SUPERALIGN_FLOW_RUN_ID", "flow-123")
+    with stage_run("sample", "r1", "camp") as run:
+        run_id = run.run_id
+    client = MlflowClient(mlflow_uri)
+    assert client.get_run(run_id).data.tags["prefect.flow_run_id"] == "flow-123"
+    (campaign,) = client.search_runs(
+        [client.get_experiment_by_name("superalign").experiment_id],
+        filter_string="tags.`superalign.kind` = 'campaign'",
+    )
+    assert campaign.data.tags["prefect.flow_run_id"] == "flow-123"
+
+
 def test_failed_stage_is_marked_failed(mlflow_uri):
     with pytest.raises(RuntimeError):
         with stage_run("train", "r1", "camp"):
