@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -35,28 +34,23 @@ def check(params: Path = typer.Option(Path("params.yaml"), help="params file to 
     typer.echo(f"{params}: ok (learner {loaded['learner'].model}; rounds {rounds})")
 
 
+# status column -> the report's column of the same metric
+STATUS_COLUMNS = {
+    "heldout_acc": "heldout_accuracy",
+    "format": "format_adherence",
+    "length": "mean_length_chars",
+    "distinct_2": "distinct_2",
+    "tok_s": "tokens_per_s",
+}
+
+
 def rounds_table(metrics_dir: Path) -> list[dict]:
-    """One row per metrics/rK.json, in round order."""
-    rows = []
-    files = sorted(
-        metrics_dir.glob("r*.json"), key=lambda p: int(p.stem[1:]) if p.stem[1:].isdigit() else -1
-    )
-    for path in files:
-        if not path.stem[1:].isdigit():
-            continue
-        metrics = json.loads(path.read_text())
-        heldout = metrics.get("heldout", {})
-        rows.append(
-            {
-                "round": path.stem,
-                "heldout_acc": heldout.get("accuracy"),
-                "format": heldout.get("format_adherence"),
-                "length": heldout.get("mean_length_chars"),
-                "distinct_2": heldout.get("distinct_2"),
-                "tok_s": metrics.get("tokens_per_s"),
-            }
-        )
-    return rows
+    """One row per evaluated round (metrics/rK.json present), in round order."""
+    from stages.report import rounds_table as report_table
+
+    numbers = sorted(int(p.stem[1:]) for p in metrics_dir.glob("r*.json") if p.stem[1:].isdigit())
+    rows = report_table(metrics_dir, [f"r{n}" for n in numbers])
+    return [{"round": r["round"]} | {k: r[c] for k, c in STATUS_COLUMNS.items()} for r in rows]
 
 
 def format_table(rows: list[dict]) -> str:

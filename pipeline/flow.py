@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import subprocess
@@ -29,6 +28,7 @@ from pipeline.dag import ordered_stages
 from pipeline.rounds import add_rounds, extend_rounds
 from stages.errors import SuperalignError
 from stages.params import load_params
+from stages.round_metrics import flat, round_metrics
 from stages.tracking import QUIET_ENV
 
 USER_ERROR = 2  # stage mains exit 2 for bad input: retrying cannot help
@@ -96,28 +96,13 @@ def round_of(stage: str) -> str:
 
 def round_table(root: Path, round_name: str) -> list[dict]:
     """The round's metrics as rows of (stage, metric, value), from the DVC metrics files."""
-    metrics_dir = root / "metrics"
-    files = {"evaluate": metrics_dir / f"{round_name}.json"}
-    files |= {
-        s: metrics_dir / s / f"{round_name}.json"
-        for s in ("attack", "critique", "build_prefs", "train")
-    }
     rows = []
-    for stage, path in files.items():
-        if path.is_file():
-            for key, value in _flat(json.loads(path.read_text())).items():
-                if isinstance(value, (int, float)) and not key.startswith(
-                    ("share.", "prior_failure.")
-                ):
-                    rows.append({"stage": stage, "metric": key, "value": round(float(value), 4)})
+    for stage, metrics in round_metrics(root / "metrics", round_name).items():
+        for key, value in flat(metrics).items():
+            per_bucket = key.startswith(("share.", "prior_failure."))
+            if isinstance(value, (int, float)) and not per_bucket:
+                rows.append({"stage": stage, "metric": key, "value": round(float(value), 4)})
     return rows
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
 
 
 def publish_round(root: Path, round_name: str, campaign: str, outcomes: dict[str, str]) -> None:

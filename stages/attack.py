@@ -123,9 +123,7 @@ def adaptive_attack(
     by_name = {d.bucket: d for d in params.buckets}
     stats = bucket_stats(prev_results)
     counts = allocate(list(by_name), stats, params.queries, params.exploration, random.Random(seed))
-    taken = (
-        Counter(q_bucket for q_bucket in heldout_buckets.values()) if heldout_buckets else Counter()
-    )
+    taken = Counter((heldout_buckets or {}).values())
     # Leave slack (half the free problems) so drawing distinct ones stays quick.
     room = {b: max(0, (d.capacity - taken[b]) // 2) for b, d in by_name.items()}
     counts = cap_counts(counts, room)

@@ -22,6 +22,7 @@ from .errors import SuperalignError, one_line_errors
 from .params import DEFAULT_PARAMS, load_params
 from .policy import load_policy
 from .records import read_jsonl, write_json, write_jsonl
+from .round_metrics import flat
 from .schema import QUERY, conversation
 from .text import distinct_n
 from .tracking import campaign_name, stage_run
@@ -123,16 +124,6 @@ def evaluate(
 def _mean(values) -> float:
     values = list(values)
     return sum(values) / len(values) if values else 0.0
-
-
-def flat(metrics: dict, prefix: str = "") -> dict[str, float]:
-    out = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 @one_line_errors

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +21,18 @@ from pathlib import Path
 from .errors import SuperalignError, one_line_errors
 from .params import DEFAULT_PARAMS, load_params
 from .records import atomic_path, write_json
+from .round_metrics import round_metrics
 from .tracking import DEFAULT_TRACKING_URI, campaign_name, stage_run
 
-# column -> (metrics file kind, dotted key); "eval" is metrics/rK.json
+# column -> (stage whose metrics file holds it, dotted key); see round_metrics
 COLUMNS = {
-    "heldout_accuracy": ("eval", "heldout.accuracy"),
-    "benchmark_accuracy": ("eval", "benchmark.accuracy"),
-    "fresh_failure_rate": ("eval", "fresh.failure_rate"),
-    "format_adherence": ("eval", "heldout.format_adherence"),
-    "mean_length_chars": ("eval", "heldout.mean_length_chars"),
-    "distinct_2": ("eval", "heldout.distinct_2"),
-    "tokens_per_s": ("eval", "tokens_per_s"),
+    "heldout_accuracy": ("evaluate", "heldout.accuracy"),
+    "benchmark_accuracy": ("evaluate", "benchmark.accuracy"),
+    "fresh_failure_rate": ("evaluate", "fresh.failure_rate"),
+    "format_adherence": ("evaluate", "heldout.format_adherence"),
+    "mean_length_chars": ("evaluate", "heldout.mean_length_chars"),
+    "distinct_2": ("evaluate", "heldout.distinct_2"),
+    "tokens_per_s": ("evaluate", "tokens_per_s"),
     "attack_queries": ("attack", "queries"),
     "critic_accept_rate": ("critique", "accept_rate"),
     "critic_null_rate": ("critique", "null_rate"),
@@ -64,16 +64,13 @@ def _get(metrics: dict, dotted: str):
 def rounds_table(metrics_dir: Path, rounds: list[str]) -> list[dict]:
     rows = []
     for name in rounds:
-        files = {"eval": metrics_dir / f"{name}.json"}
-        files |= {
-            kind: metrics_dir / kind / f"{name}.json"
-            for kind in ("attack", "critique", "build_prefs", "train")
-        }
-        loaded = {k: json.loads(p.read_text()) if p.is_file() else {} for k, p in files.items()}
-        if not loaded["eval"]:
-            raise SuperalignError(f"report: {files['eval']} is missing; run the round first")
+        loaded = round_metrics(metrics_dir, name)
+        if not loaded["evaluate"]:
+            raise SuperalignError(
+                f"report: {metrics_dir / f'{name}.json'} is missing; run the round first"
+            )
         row = {"round": name, "round_number": int(name[1:])}
-        row |= {col: _get(loaded[kind], key) for col, (kind, key) in COLUMNS.items()}
+        row |= {col: _get(loaded[stage], key) for col, (stage, key) in COLUMNS.items()}
         rows.append(row)
     return rows
 
