@@ -1,9 +1,15 @@
 """Stage `build_prefs`: verdicts -> DPO preference pairs in TRL's conversational format.
 
 Per query: the best response against the worst, when the best is acceptable and the
-scores differ by at least `min_margin`. When no response is acceptable, the learner
-rewrites its worst answer given the critic's critique; if the critic accepts the
-revision it becomes `chosen` (critique-guided revision, as in the paper's framework).
+scores differ by at least `min_margin`. Pairs are minimal: the chosen is the most concise
+of the best-scored responses and the rejected the worst-scored one closest to it in
+length, so a pair differs in what the critic judged, not in length (DPO readily learns
+"longer" or "shorter" instead of "better" from pairs that differ mostly in length).
+
+When no response is acceptable, the learner answers the question again with the critic's
+critique of its earlier answer beside it; if the critic accepts that revision it becomes
+`chosen` for the question asked without the critique (critique-guided revision, as in the
+paper's framework; STaR's "rationalization" with a critique as the hint).
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from .records import read_jsonl, record_id, write_json, write_jsonl
 from .schema import VERDICT, conversation
 from .tracking import campaign_name, stage_run
 
-REVISION_REQUEST = (
-    "A reviewer wrote this about your answer: {critique}\n"
-    "Write an improved answer to the original question. Reply with the answer only."
-)
+# The question again with the critique beside it, in one user turn. Measured on r1's 84
+# failed queries with the verifier: 71 revisions accepted, 18 characters on average. The
+# earlier wording (the old answer as an assistant turn, then "write an improved answer")
+# got 49 accepted, averaging 112 characters, mostly echoes of the prompt ("The original
+# question was: ...") that then became SFT targets.
+REVISION_REQUEST = "{prompt}\n\nA reviewer checked an earlier answer to this question: {critique}"
 
 
 @dataclass(frozen=True)
@@ -58,10 +66,20 @@ def pair(query: dict, chosen: str, rejected: str, kind: str, margin: float) -> d
 
 
 def revision_chat(verdict: dict) -> list[dict]:
-    return conversation(verdict["prompt"]) + [
-        {"role": "assistant", "content": verdict["response"]},
-        {"role": "user", "content": REVISION_REQUEST.format(critique=verdict["critique"])},
-    ]
+    request = REVISION_REQUEST.format(prompt=verdict["prompt"], critique=verdict["critique"])
+    return conversation(request)
+
+
+def scored(group: list[dict], score: float) -> list[dict]:
+    return [v for v in group if v["score"] == score]
+
+
+def most_concise(verdicts: list[dict]) -> dict:
+    return min(verdicts, key=lambda v: (len(v["response"]), v["id"]))
+
+
+def closest_in_length(verdicts: list[dict], text: str) -> dict:
+    return min(verdicts, key=lambda v: (abs(len(v["response"]) - len(text)), v["id"]))
 
 
 def acceptable(score: float, params: BuildPrefsParams) -> bool:
@@ -80,25 +98,26 @@ def build_prefs(
     dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
     dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
     for group in by_query.values():
-        group.sort(key=lambda v: (-v["score"], v["id"]))
-        best, worst = group[0], group[-1]
+        best = most_concise(scored(group, max(v["score"] for v in group)))
+        worst = closest_in_length(scored(group, min(v["score"] for v in group)), best["response"])
         margin = best["score"] - worst["score"]
         if acceptable(best["score"], params) and margin >= params.min_margin:
             pairs.append(pair(best, best["response"], worst["response"], "best_vs_worst", margin))
         elif best["score"] >= ACCEPT:
             dropped["small_margin"] += 1  # every response acceptable and alike: no signal
         elif params.revise and learner is not None:
-            to_revise.append(worst)
+            to_revise.append(group)
         else:
             dropped["no_revision"] += 1
     revised = 0
     if to_revise:
         sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
-        texts = [
-            t[0] for t in learner.generate([revision_chat(v) for v in to_revise], sampling).texts
-        ]
-        judged = critic.judge([v | {"response": t} for v, t in zip(to_revise, texts)])
-        for worst, text, verdict in zip(to_revise, texts, judged):
+        # Each query's most concise failure carries the critique the learner revises from.
+        shown = [most_concise(group) for group in to_revise]
+        texts = [t[0] for t in learner.generate([revision_chat(v) for v in shown], sampling).texts]
+        judged = critic.judge([v | {"response": t} for v, t in zip(shown, texts)])
+        for group, text, verdict in zip(to_revise, texts, judged):
+            worst = closest_in_length(scored(group, min(v["score"] for v in group)), text)
             score = verdict["score"]
             if (
                 score is not None

@@ -26,6 +26,7 @@ from .models import load_checkpoint
 from .params import DEFAULT_PARAMS, load_params
 from .policy import load_policy
 from .records import atomic_path, read_jsonl, write_json
+from .runtime import keep_freed_memory
 from .schema import PAIR
 from .tracking import campaign_name, stage_run
 
@@ -64,6 +65,7 @@ def train(
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
+    keep_freed_memory()  # about 1.7x faster steps on CPU, see runtime.py
     if not pairs:
         raise SuperalignError(
             "train: the preference set is empty, nothing to learn from "

@@ -35,6 +35,27 @@ def test_k_samples_are_seeded_and_ordered(tiny_engine):
     assert any(len(set(t)) > 1 for t in first.texts)  # samples differ within a prompt
 
 
+def test_k_samples_share_one_prefill_without_changing_them(tiny_model_dir):
+    """Prefill once and copy the cache K times == feed each prompt K times."""
+    import torch
+
+    eng = engine(tiny_model_dir, batch_size=8)
+    params = SamplingParams(num_samples=3, temperature=1.0, max_new_tokens=8)
+    ids = [eng.tokenizer(eng.render(c), add_special_tokens=False)["input_ids"] for c in convs()]
+    batch = eng.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+    shared = eng._decode(
+        batch["input_ids"], batch["attention_mask"], params, torch.Generator().manual_seed(1), 3
+    )
+    repeated = eng._decode(
+        batch["input_ids"].repeat_interleave(3, dim=0),
+        batch["attention_mask"].repeat_interleave(3, dim=0),
+        params,
+        torch.Generator().manual_seed(1),
+    )
+    assert shared == repeated
+    assert len(shared) == 3 * len(PROMPTS)
+
+
 def test_bucketing_keeps_input_order(tiny_engine):
     greedy = SamplingParams(max_new_tokens=6)
     forward = tiny_engine.generate(convs(), greedy).texts

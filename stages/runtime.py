@@ -1,0 +1,37 @@
+"""Process-level tuning for CPU work: what the defaults of the C library get wrong for us."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+# glibc mallopt(3) parameter numbers
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+_M_MMAP_THRESHOLD = -3
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Make glibc malloc keep large freed blocks for reuse instead of unmapping them.
+
+    A DPO step allocates and frees vocabulary-sized logits (batch x length x 49k floats,
+    hundreds of MB) several times. By default glibc serves each from a fresh mmap and
+    returns it on free, so every step pays the kernel to fault in and zero those pages
+    again: on the 2-core CPU box about half the training time was system time. With the
+    blocks kept, the r1 training run (59 pairs, 8 steps) took 61 s instead of 107 s, with
+    identical losses. Returns False (and changes nothing) where libc is not glibc.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    settings = (
+        (_M_MMAP_THRESHOLD, 1 << 30),  # blocks under 1 GiB come from the heap
+        (_M_TRIM_THRESHOLD, 1 << 34),  # never hand the heap's top back between steps
+        (_M_TOP_PAD, 1 << 28),  # grow the heap in 256 MiB steps
+    )
+    return all(mallopt(option, value) == 1 for option, value in settings)
