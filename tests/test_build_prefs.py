@@ -1,6 +1,6 @@
 import json
 
-from stages.build_prefs import BuildPrefsParams, build_prefs
+from stages.build_prefs import BuildPrefsParams, build_prefs, revision_chat
 from stages.critics import NoisyCritic
 from stages.records import write_jsonl
 
@@ -36,6 +36,29 @@ def test_best_vs_worst_with_margin_and_nulls_dropped():
     assert p["chosen"] == [{"role": "assistant", "content": "answer 0"}]
     assert p["rejected"][0]["content"] in {"answer 1", "answer 2"}
     assert metrics["dropped_small_margin"] == 1 and metrics["dropped_no_verdict"] == 1
+
+
+def test_pairs_are_minimal_concise_chosen_and_rejected_of_like_length():
+    verdicts = [
+        verdict("a", 0, 1.0, "Let me think. 3 + 4 is seven, so the answer is 7."),
+        verdict("a", 1, 1.0, "3 + 4 = 7"),
+        verdict("a", 2, 0.0, "3 + 4 = 8"),
+        verdict("a", 3, 0.0, "To solve this we need to think about what addition means " * 2),
+    ]
+    (p,), _ = build_prefs(verdicts, BuildPrefsParams(revise=False), None, None)
+    assert p["chosen"][0]["content"] == "3 + 4 = 7"
+    assert p["rejected"][0]["content"] == "3 + 4 = 8"
+
+
+def test_revision_request_is_the_question_with_the_critique():
+    chat = revision_chat(verdict("a", 0, 0.0) | {"critique": "Wrong: the answer is 7."})
+    assert chat == [
+        {
+            "role": "user",
+            "content": "What is a?\n\nA reviewer checked an earlier answer to this question: "
+            "Wrong: the answer is 7.",
+        }
+    ]
 
 
 def test_critique_guided_revision_becomes_chosen(tiny_engine):
