@@ -2,7 +2,12 @@
 
 - `adaptive` (suites with a generator, i.e. arithmetic): a Thompson-sampling bandit over
   difficulty buckets, fed by the previous round's per-item results, with a fixed share of
-  uniform exploration; it never emits a held-out problem.
+  uniform exploration; it never emits a held-out problem. Its objective is the learner's
+  frontier by default: buckets it fails often but not always (weight f(1-f) for a sampled
+  failure rate f). Aiming at raw failure rate sent two thirds of every round to buckets
+  the 135M learner never solved, even when sampling (2-digit subtraction and
+  multiplication, chains), which did not move in three rounds, while the buckets it had
+  nearly learned got 5 queries a round and regressed in round 3.
 - `llm`: an attacker model is shown the suite's seed topics and a few of the previous
   round's successful attacks and asked for new adversarial queries; near-duplicates (of
   each other, of the examples, of held-out prompts) are removed.
@@ -38,6 +43,7 @@ class AttackParams:
     seed: int = 0
     # adaptive
     exploration: float = 0.25  # share of queries spread evenly over all buckets
+    objective: Literal["frontier", "failure"] = "frontier"  # weight f(1-f), or f
     buckets: tuple[Difficulty, ...] = field(
         default_factory=lambda: tuple(d for d, _ in HELDOUT_MIX)
     )
@@ -74,10 +80,17 @@ def bucket_stats(results: list[dict]) -> dict[str, tuple[int, int]]:
 
 
 def allocate(
-    buckets: list[str], stats: dict[str, tuple[int, int]], total: int, exploration: float, rng
+    buckets: list[str],
+    stats: dict[str, tuple[int, int]],
+    total: int,
+    exploration: float,
+    rng,
+    objective: str = "frontier",
 ) -> dict[str, int]:
-    """Queries per bucket: exploration spread evenly, the rest by Thompson draws of the
-    failure rate (Beta(failures + 1, successes + 1)), largest remainder rounding."""
+    """Queries per bucket: exploration spread evenly, the rest in proportion to a Thompson
+    draw f of each bucket's failure rate (Beta(failures + 1, successes + 1)), weighted f
+    (`failure`) or f(1 - f) (`frontier`: neither solved nor hopeless), largest remainder
+    rounding."""
     explore = round(total * exploration)
     counts = {b: explore // len(buckets) for b in buckets}
     for b in rng.sample(buckets, explore % len(buckets)):
@@ -86,6 +99,8 @@ def allocate(
         b: rng.betavariate(stats.get(b, (0, 0))[0] + 1, stats.get(b, (0, 0))[1] + 1)
         for b in buckets
     }
+    if objective == "frontier":
+        draws = {b: f * (1 - f) for b, f in draws.items()}
     exploit, norm = total - explore, sum(draws.values())
     shares = {b: exploit * draws[b] / norm for b in buckets}
     for b in buckets:
@@ -122,7 +137,14 @@ def adaptive_attack(
     seed = params.seed * 1000 + round_number(round_name)
     by_name = {d.bucket: d for d in params.buckets}
     stats = bucket_stats(prev_results)
-    counts = allocate(list(by_name), stats, params.queries, params.exploration, random.Random(seed))
+    counts = allocate(
+        list(by_name),
+        stats,
+        params.queries,
+        params.exploration,
+        random.Random(seed),
+        params.objective,
+    )
     taken = Counter((heldout_buckets or {}).values())
     # Leave slack (half the free problems) so drawing distinct ones stays quick.
     room = {b: max(0, (d.capacity - taken[b]) // 2) for b, d in by_name.items()}

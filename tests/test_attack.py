@@ -23,9 +23,24 @@ def result(bucket, correct, set_name="fresh", prompt="q"):
 
 def test_bandit_concentrates_on_failures_and_keeps_exploring():
     stats = {"easy": (0, 50), "hard": (50, 0)}
-    counts = allocate(["easy", "hard"], stats, total=100, exploration=0.2, rng=random.Random(0))
+    counts = allocate(
+        ["easy", "hard"],
+        stats,
+        total=100,
+        exploration=0.2,
+        rng=random.Random(0),
+        objective="failure",
+    )
     assert sum(counts.values()) == 100
     assert counts["hard"] > 80 and counts["easy"] >= 10  # the exploration share stays
+
+
+def test_frontier_objective_prefers_buckets_neither_solved_nor_hopeless():
+    stats = {"solved": (0, 50), "frontier": (25, 25), "hopeless": (50, 0)}
+    counts = allocate(list(stats), stats, total=120, exploration=0.3, rng=random.Random(0))
+    assert sum(counts.values()) == 120
+    assert counts["frontier"] > 80
+    assert min(counts["solved"], counts["hopeless"]) >= 12  # exploration still covers them
 
 
 def test_stats_prefer_training_sets_over_heldout():
@@ -39,7 +54,7 @@ def test_adaptive_attack_never_emits_heldout_and_is_deterministic():
     ids = {p["id"] for p in heldout}
     buckets = {p["id"]: p["bucket"] for p in heldout}
     prev = [result(p["bucket"], p["bucket"] != "d2_add_s1", "heldout") for p in heldout]
-    params = AttackParams(queries=200)
+    params = AttackParams(queries=200, objective="failure")
     queries, metrics = adaptive_attack(prev, params, "r1", ids, buckets)
     assert len(queries) == 200 and not ids & {q["id"] for q in queries}
     assert queries == adaptive_attack(prev, params, "r1", ids, buckets)[0]
@@ -54,7 +69,9 @@ def test_small_buckets_are_capped_and_overflow_moves_on():
     buckets = {p["id"]: p["bucket"] for p in heldout}
     # 1-digit addition holds 81 problems, 40 held out: it fails most, but can give only 20.
     prev = [result(p["bucket"], p["bucket"] != "d1_add_s1", "heldout") for p in heldout]
-    queries, metrics = adaptive_attack(prev, AttackParams(queries=150), "r1", ids, buckets)
+    queries, metrics = adaptive_attack(
+        prev, AttackParams(queries=150, objective="failure"), "r1", ids, buckets
+    )
     assert len(queries) == 150 and len({q["id"] for q in queries}) == 150
     assert sum(q["bucket"] == "d1_add_s1" for q in queries) == 20
     with pytest.raises(SuperalignError, match="too few distinct problems"):
