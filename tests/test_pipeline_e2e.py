@@ -91,3 +91,28 @@ def test_misbehaving_critic_stops_cleanly(tmp_path, tiny_model_dir):
     critique_metrics = json.loads((ws / "metrics/critique/r1.json").read_text())
     assert critique_metrics["null_verdicts"] == critique_metrics["items"] == 24
     assert not (ws / "models/r1").exists()  # nothing half-written for DVC to trust
+
+
+def test_open_suite_round_without_gold(tmp_path, tiny_model_dir):
+    """No gold: the LLM attacker writes the queries and the LLM judge critiques and grades."""
+    ws = make_workspace(
+        tmp_path / "ws",
+        tiny_model_dir,
+        {
+            "suite": {"name": "open"},
+            "attack": {"kind": "llm", "candidates": 16, "max_new_tokens": 12},
+            "critique": {"kind": "llm_judge", "score_mode": "forced", "max_new_tokens": 8},
+            "build_prefs": {"require_acceptable": False, "min_margin": 0.0},
+        },
+        rounds=1,
+    )
+    dvc(ws, "repro")
+    rdir = ws / "data/rounds/r1"
+    queries = [json.loads(line) for line in (rdir / "queries.jsonl").read_text().splitlines()]
+    assert queries and all(q["gold"] is None for q in queries)
+    verdicts = [json.loads(line) for line in (rdir / "verdicts.jsonl").read_text().splitlines()]
+    assert verdicts and all(v["source"] == "llm_judge" and v["critique"] for v in verdicts)
+    assert all(v["score"] is not None for v in verdicts)  # forced mode always scores
+    assert (ws / "models/r1/adapter_model.safetensors").is_file()
+    heldout = json.loads((ws / "metrics/r1.json").read_text())["heldout"]
+    assert heldout["graded"] == heldout["items"] > 0  # graded by the judge, not by gold
