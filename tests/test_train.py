@@ -7,7 +7,9 @@ from stages.params import RoundSpec
 from stages.policy import load_policy
 from stages.train import TrainParams, train
 
-PARAMS = TrainParams(batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3)
+PARAMS = TrainParams(
+    batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3, epochs=1.0
+)
 
 
 def pairs(n=8):
