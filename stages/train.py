@@ -67,7 +67,7 @@ def train(
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
-    keep_freed_memory()  # about 1.7x faster steps on CPU, see runtime.py
+    keep_freed_memory()  # faster steps on CPU: see runtime.py and bench/train_step.py
     if not pairs:
         raise SuperalignError(
             "train: the preference set is empty, nothing to learn from "
