@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .critics import ACCEPT, Critic
-from .critique import CritiqueParams, make_critic
+from .critique import load_critic
 from .engine import Engine, SamplingParams
 from .errors import one_line_errors
 from .params import DEFAULT_PARAMS, load_params
@@ -99,25 +99,26 @@ def build_prefs(
     dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
     for group in by_query.values():
         best = most_concise(scored(group, max(v["score"] for v in group)))
-        worst = closest_in_length(scored(group, min(v["score"] for v in group)), best["response"])
+        lowest = scored(group, min(v["score"] for v in group))
+        worst = closest_in_length(lowest, best["response"])
         margin = best["score"] - worst["score"]
         if acceptable(best["score"], params) and margin >= params.min_margin:
             pairs.append(pair(best, best["response"], worst["response"], "best_vs_worst", margin))
         elif best["score"] >= ACCEPT:
             dropped["small_margin"] += 1  # every response acceptable and alike: no signal
         elif params.revise and learner is not None:
-            to_revise.append(group)
+            to_revise.append((group, lowest))
         else:
             dropped["no_revision"] += 1
     revised = 0
     if to_revise:
         sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
         # Each query's most concise failure carries the critique the learner revises from.
-        shown = [most_concise(group) for group in to_revise]
+        shown = [most_concise(group) for group, _ in to_revise]
         texts = [t[0] for t in learner.generate([revision_chat(v) for v in shown], sampling).texts]
         judged = critic.judge([v | {"response": t} for v, t in zip(shown, texts)])
-        for group, text, verdict in zip(to_revise, texts, judged):
-            worst = closest_in_length(scored(group, min(v["score"] for v in group)), text)
+        for (_, lowest), text, verdict in zip(to_revise, texts, judged):
+            worst = closest_in_length(lowest, text)
             score = verdict["score"]
             if (
                 score is not None
@@ -163,10 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         if p.revise:
             model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
             learner = Engine(model, tokenizer, params["engine"])
-            crit_params: CritiqueParams = params["critique"]
-            constitution = Path(args.constitution).read_text(encoding="utf-8")
-            base = Path(args.models) / "r0"
-            critic = make_critic(crit_params, constitution, base, params["engine"])
+            critic = load_critic(params, args.constitution, Path(args.models) / "r0")
         pairs, metrics = build_prefs(verdicts, p, learner, critic)
         write_jsonl(args.out, pairs)
         write_json(args.metrics, metrics)

@@ -61,6 +61,12 @@ def make_critic(
     return JudgeCritic(engine, constitution, name, params.max_new_tokens, params.score_mode)
 
 
+def load_critic(params: dict, constitution_path: str | Path, base_dir: str | Path) -> Critic:
+    """The critic `params.yaml` asks for, with the suite's constitution read from disk."""
+    constitution = Path(constitution_path).read_text(encoding="utf-8")
+    return make_critic(params["critique"], constitution, base_dir, params["engine"])
+
+
 def critique(
     samples: list[dict], critic: Critic, labels: dict[str, dict], review_budget: int
 ) -> tuple[list[dict], list[dict], dict]:
@@ -172,8 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     labels = load_labels(args.labels)
     with stage_run("critique", args.round, campaign_name(params["tracking"].campaign)) as run:
         run.log_params({"critique": params["critique"]})
-        constitution = Path(args.constitution).read_text(encoding="utf-8")
-        critic = make_critic(params["critique"], constitution, args.base, params["engine"])
+        critic = load_critic(params, args.constitution, args.base)
         verdicts, queue, metrics = critique(
             samples, critic, labels, params["critique"].review_budget
         )

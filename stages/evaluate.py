@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .arithmetic import extract_answer
 from .critics import Critic, accepted
-from .critique import make_critic
+from .critique import load_critic
 from .engine import Engine, SamplingParams
 from .errors import SuperalignError, one_line_errors
 from .params import DEFAULT_PARAMS, load_params
@@ -156,9 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         engine = Engine(model, tokenizer, params["engine"])
         critic = None
         if args.constitution and any(q.get("gold") is None for qs in sets.values() for q in qs):
-            constitution = Path(args.constitution).read_text(encoding="utf-8")
-            base = Path(args.models) / "r0"
-            critic = make_critic(params["critique"], constitution, base, params["engine"])
+            critic = load_critic(params, args.constitution, Path(args.models) / "r0")
         results, metrics = evaluate(sets, engine, params["evaluate"], critic)
         write_jsonl(args.results, results)
         write_json(args.metrics, metrics)
