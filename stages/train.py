@@ -5,6 +5,11 @@ only the new LoRA adapter is stored (models/rK), and `load_policy("rK")` rebuild
 policy from the base and the adapter chain. The reference policy is the previous round's
 policy (the adapter switched off) or, optionally, the base model.
 
+Replay: each adapter directory also keeps the pairs it was trained on (`train_pairs.jsonl`,
+each tagged with the round that built it), and round K trains on its own pairs plus those
+of the last `replay_rounds` rounds, taken from the previous adapter. Later rounds have
+fewer, harder pairs; replaying the round before keeps what it taught.
+
 Defaults resist collapse: `sigmoid` preference loss plus an `sft` term on the chosen
 answers, a conservative learning rate, no gradient checkpointing on small models.
 """
@@ -23,9 +28,9 @@ import torch
 from .engine import resolve_dtype
 from .errors import SuperalignError, one_line_errors
 from .models import load_checkpoint
-from .params import DEFAULT_PARAMS, load_params
+from .params import DEFAULT_PARAMS, load_params, policy_chain
 from .policy import load_policy
-from .records import atomic_path, read_jsonl, write_json
+from .records import atomic_path, read_jsonl, write_json, write_jsonl
 from .runtime import keep_freed_memory
 from .schema import PAIR
 from .tracking import campaign_name, stage_run
@@ -50,6 +55,9 @@ class TrainParams:
     reference: Literal["previous", "base"] = "previous"
     max_length: int = 256
     seed: int = 0
+    # Also train on the pairs of the last N rounds. One round of replay took r3 (trained
+    # from the same r2 policy on the same r3 pairs) from 0.433 to 0.463 held-out.
+    replay_rounds: int = 1
     # auto: bf16 autocast where the hardware has native bf16 (27% faster per step than
     # fp32 on this 2-core EPYC, same losses), else fp32. Master weights stay fp32.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -57,12 +65,37 @@ class TrainParams:
     def __post_init__(self):
         if self.learning_rate <= 0 or self.epochs <= 0 or self.batch_size < 1:
             raise ValueError("learning_rate and epochs must be > 0 and batch_size >= 1")
+        if self.replay_rounds < 0:
+            raise ValueError(f"replay_rounds must be >= 0, got {self.replay_rounds}")
+
+
+# In each adapter directory: the pairs that adapter was trained on, tagged with their round.
+TRAINED_ON = "train_pairs.jsonl"
+
+
+def replayed_pairs(prev_adapter: Path, replay: list[str]) -> list[dict]:
+    """The pairs the previous adapter was trained on that came from the `replay` rounds."""
+    path = Path(prev_adapter) / TRAINED_ON
+    if not replay or not path.is_file():  # the base model (r0) was trained on nothing here
+        return []
+    return [p for p in read_jsonl(path, required=PAIR + ("round",)) if p["round"] in replay]
 
 
 def train(
-    pairs: list[dict], model, tokenizer, params: TrainParams, out_dir, ref_model=None
+    pairs: list[dict],
+    model,
+    tokenizer,
+    params: TrainParams,
+    out_dir,
+    ref_model=None,
+    round_name: str = "",
+    replay: list[dict] = (),
 ) -> dict:
-    """Train a fresh LoRA adapter on `model` and save only the adapter to `out_dir`."""
+    """Train a fresh LoRA adapter on `pairs` + `replay`; save the adapter to `out_dir`.
+
+    The adapter directory gets only the adapter and the pairs it learned from (this
+    round's tagged `round_name`, replayed ones keep their tag), never a model copy.
+    """
     from datasets import Dataset
     from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
@@ -73,8 +106,12 @@ def train(
             "train: the preference set is empty, nothing to learn from "
             "(see build_prefs metrics: every query was dropped)"
         )
+    trained_on = [p | {"round": round_name} for p in pairs] + list(replay)
     dataset = Dataset.from_list(
-        [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
+        [
+            {"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]}
+            for p in trained_on
+        ]
     )
     targets = params.target_modules
     lora = LoraConfig(
@@ -101,6 +138,10 @@ def train(
             use_cpu=not on_gpu,
             bf16=use_bf16,
             activation_checkpointing=False,  # slows small models a lot, saves little memory
+            # The reference is fixed for the round: with more than one pass over the pairs,
+            # computing its log-probs once up front saves a reference forward per step of
+            # every later epoch (same values: the same bf16 autocast forward).
+            precompute_ref_log_probs=params.epochs > 1,
             logging_steps=1,
             save_strategy="no",
             report_to="none",
@@ -118,7 +159,8 @@ def train(
         history = trainer.state.log_history
     with atomic_path(out_dir) as tmp:
         trainer.model.save_pretrained(tmp)
-    return train_metrics(history, result.metrics, len(pairs))
+        write_jsonl(tmp / TRAINED_ON, trained_on)
+    return train_metrics(history, result.metrics, len(trained_on)) | {"replayed_pairs": len(replay)}
 
 
 def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:
@@ -159,11 +201,17 @@ def main(argv: list[str] | None = None) -> None:
         run.log_params({"train": p})
         model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
         ref = load_checkpoint(Path(args.models) / "r0")[0] if p.reference == "base" else None
-        metrics = train(pairs, model, tokenizer, p, args.out, ref_model=ref)
+        chain = policy_chain(params["rounds"], args.policy)
+        recent = chain[max(0, len(chain) - p.replay_rounds) :]
+        replay = replayed_pairs(Path(args.models) / args.policy, recent)
+        metrics = train(
+            pairs, model, tokenizer, p, args.out, ref, round_name=args.round, replay=replay
+        )
         write_json(args.metrics, metrics)
         run.log_metrics(metrics, on_campaign=True)
     print(
-        f"train@{args.round}: {metrics['pairs']} pairs, {metrics['steps']} steps, "
+        f"train@{args.round}: {metrics['pairs']} pairs ({len(replay)} replayed), "
+        f"{metrics['steps']} steps, "
         f"loss {metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}, "
         f"reward accuracy {metrics['reward_accuracy'] or 0:.2f}"
     )

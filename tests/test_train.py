@@ -5,7 +5,8 @@ from stages.errors import SuperalignError
 from stages.models import load_checkpoint
 from stages.params import RoundSpec
 from stages.policy import load_policy
-from stages.train import TrainParams, train
+from stages.records import read_jsonl
+from stages.train import TRAINED_ON, TrainParams, replayed_pairs, train
 
 PARAMS = TrainParams(
     batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3, epochs=1.0
@@ -39,11 +40,24 @@ def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path)
     expected = {}
     for name, prev in (("r1", "r0"), ("r2", "r1")):
         model, tokenizer = load_policy(prev, models, rounds)
-        metrics = train(pairs(), model, tokenizer, PARAMS, models / name)
-        assert metrics["steps"] == 2 and metrics["loss_first"] is not None
+        replay = replayed_pairs(models / prev, ["r1"])  # nothing before r1, r1's 8 at r2
+        metrics = train(
+            pairs(), model, tokenizer, PARAMS, models / name, round_name=name, replay=replay
+        )
+        assert metrics["replayed_pairs"] == len(replay) == (8 if name == "r2" else 0)
+        assert metrics["steps"] == 2 + len(replay) // 4 and metrics["loss_first"] is not None
         expected[name] = logits(model, tokenizer)  # the model the trainer just trained
         names = {p.name for p in (models / name).iterdir()}
-        assert names == {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+        assert names == {
+            "adapter_config.json",
+            "adapter_model.safetensors",
+            "README.md",
+            TRAINED_ON,
+        }
+    trained_on = read_jsonl(models / "r2" / TRAINED_ON)
+    assert [p["round"] for p in trained_on] == ["r2"] * 8 + ["r1"] * 8
+    assert replayed_pairs(models / "r2", ["r1"]) == trained_on[8:]  # r1's, replayed again
+    assert replayed_pairs(models / "r2", []) == []
     r0 = logits(*load_policy("r0", models, rounds))
     for name in ("r1", "r2"):
         rebuilt = logits(*load_policy(name, models, rounds))
