@@ -1,11 +1,16 @@
-"""Training step time: LoRA DPO on CPU with glibc's default malloc vs blocks kept for reuse.
+"""Training step time: LoRA DPO on CPU, two ways of running the same training.
+
+`--compare malloc` (default): glibc's default malloc vs freed blocks kept for reuse.
+`--compare reference`: reference log-probs computed at every step vs once up front
+(what `train` does when there is more than one epoch).
 
 Each variant runs in its own process (malloc settings are process-wide and cannot be
 undone), trains a fresh adapter on the same pairs from the base model with the params.yaml
-`train` settings, and reports seconds per optimizer step and the share of system time.
+`train` settings, and reports seconds per optimizer step (all of `train`, set-up included)
+and the share of system time.
 
     python bench/train_step.py                       # 32 pairs of data/rounds/r1/pairs.jsonl
-    python bench/train_step.py --pairs PATH --count 64
+    python bench/train_step.py --pairs PATH --count 64 --compare reference
 """
 
 from __future__ import annotations
@@ -23,14 +28,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def child(pairs_path: str, count: int, keep: bool) -> dict:
+VARIANTS = {
+    "malloc": ("glibc default", "keep freed blocks"),
+    "reference": ("reference every step", "reference precomputed"),
+}
+
+
+def child(pairs_path: str, count: int, variant: str) -> dict:
+    import trl
+
     import stages.train as train_stage
     from stages.models import load_checkpoint
     from stages.params import load_params
     from stages.records import read_jsonl
 
-    if not keep:  # the bench's baseline: glibc as it comes
+    if variant == "glibc default":  # the bench's baseline: glibc as it comes
         train_stage.keep_freed_memory = lambda: False
+    if variant == "reference every step":
+        config_init = trl.DPOConfig.__init__
+
+        def inline_reference(self, *args, **kwargs):
+            config_init(self, *args, **(kwargs | {"precompute_ref_log_probs": False}))
+
+        trl.DPOConfig.__init__ = inline_reference
     pairs = read_jsonl(pairs_path)[:count]
     params = load_params(ROOT / "params.yaml")["train"]
     model, tokenizer = load_checkpoint(ROOT / "models" / "r0")
@@ -42,7 +62,7 @@ def child(pairs_path: str, count: int, keep: bool) -> dict:
     after = resource.getrusage(resource.RUSAGE_SELF)
     system, user = after.ru_stime - before.ru_stime, after.ru_utime - before.ru_utime
     return {
-        "malloc": "keep freed blocks" if keep else "glibc default",
+        "variant": variant,
         "pairs": len(pairs),
         "steps": metrics["steps"],
         "seconds_per_step": round(wall / max(1, metrics["steps"]), 2),
@@ -55,15 +75,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", default=str(ROOT / "data/rounds/r1/pairs.jsonl"))
     parser.add_argument("--count", type=int, default=32, help="pairs to train on")
-    parser.add_argument("--child", choices=["default", "keep"], help=argparse.SUPPRESS)
+    parser.add_argument("--compare", choices=sorted(VARIANTS), default="malloc")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.pairs, args.count, args.child == "keep")))
+        print(json.dumps(child(args.pairs, args.count, args.child)))
         return
     if not Path(args.pairs).is_file():
         raise SystemExit(f"error: {args.pairs} not found: run `dvc repro` first or pass --pairs")
     results = []
-    for variant in ("default", "keep"):
+    for variant in VARIANTS[args.compare]:
         cmd = [sys.executable, __file__, "--pairs", args.pairs, "--count", str(args.count)]
         out = subprocess.run(cmd + ["--child", variant], capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
