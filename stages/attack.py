@@ -85,7 +85,7 @@ def allocate(
     total: int,
     exploration: float,
     rng,
-    objective: str = "frontier",
+    objective: str,
 ) -> dict[str, int]:
     """Queries per bucket: exploration spread evenly, the rest in proportion to a Thompson
     draw f of each bucket's failure rate (Beta(failures + 1, successes + 1)), weighted f

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -89,7 +90,7 @@ def train(
     out_dir,
     ref_model=None,
     round_name: str = "",
-    replay: list[dict] = (),
+    replay: Sequence[dict] = (),
 ) -> dict:
     """Train a fresh LoRA adapter on `pairs` + `replay`; save the adapter to `out_dir`.
 

@@ -37,7 +37,9 @@ def test_bandit_concentrates_on_failures_and_keeps_exploring():
 
 def test_frontier_objective_prefers_buckets_neither_solved_nor_hopeless():
     stats = {"solved": (0, 50), "frontier": (25, 25), "hopeless": (50, 0)}
-    counts = allocate(list(stats), stats, total=120, exploration=0.3, rng=random.Random(0))
+    counts = allocate(
+        list(stats), stats, total=120, exploration=0.3, rng=random.Random(0), objective="frontier"
+    )
     assert sum(counts.values()) == 120
     assert counts["frontier"] > 80
     assert min(counts["solved"], counts["hopeless"]) >= 12  # exploration still covers them
