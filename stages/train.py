@@ -56,8 +56,9 @@ class TrainParams:
     reference: Literal["previous", "base"] = "previous"
     max_length: int = 256
     seed: int = 0
-    # Also train on the pairs of the last N rounds. One round of replay took r3 (trained
-    # from the same r2 policy on the same r3 pairs) from 0.433 to 0.463 held-out.
+    # Also train on the pairs of the last N rounds. r3 from the same r2 policy on the same
+    # r3 pairs, without vs with r2's replayed: 0.433 vs 0.463 in one campaign, 0.475 vs
+    # 0.467 in the next (bench/one_round.py): within the noise of one round.
     replay_rounds: int = 1
     # auto: bf16 autocast where the hardware has native bf16 (27% faster per step than
     # fp32 on this 2-core EPYC, same losses), else fp32. Master weights stay fp32.
