@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stages.arithmetic import heldout_problems  # noqa: E402
 from stages.engine import Engine, EngineParams, SamplingParams  # noqa: E402
 from stages.models import LearnerParams, load_base, load_checkpoint  # noqa: E402
 from stages.schema import conversation  # noqa: E402
+from stages.suites.arithmetic import heldout_problems  # noqa: E402
 
 
 def load(model: str | None):

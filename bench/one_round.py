@@ -32,6 +32,7 @@ def main() -> None:
     from stages.policy import load_policy, merge_adapter
     from stages.records import read_jsonl
     from stages.schema import PAIR, QUERY
+    from stages.suites import load_suite
     from stages.train import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,7 +49,7 @@ def main() -> None:
     train_params = dataclasses.replace(params["train"], **overrides)
     pairs = read_jsonl(args.pairs, required=PAIR)
     replay = read_jsonl(args.replay, required=PAIR) if args.replay else []
-    heldout = read_jsonl(ROOT / f"data/{params['suite'].name}/heldout.jsonl", required=QUERY)
+    heldout = read_jsonl(ROOT / "data/suite/heldout.jsonl", required=QUERY)  # stage `suite`
     models, rounds = ROOT / "models", params["rounds"]
 
     started = time.perf_counter()
@@ -60,7 +61,8 @@ def main() -> None:
         model, tokenizer = load_policy(args.policy, models, rounds)
         model = merge_adapter(model, adapter)
     engine = Engine(model, tokenizer, params["engine"])
-    _, scores = evaluate({"heldout": heldout}, engine, params["evaluate"])
+    suite = load_suite(params["suite"])
+    _, scores = evaluate({"heldout": heldout}, engine, params["evaluate"], suite)
     result = {
         "policy": args.policy,
         "pairs": len(pairs),

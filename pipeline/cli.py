@@ -25,13 +25,58 @@ def _fail(exc: SuperalignError) -> None:
 def check(params: Path = typer.Option(Path("params.yaml"), help="params file to validate")) -> None:
     """Validate params.yaml strictly (unknown keys, types, the rounds chain)."""
     from stages.params import load_params
+    from stages.suites import load_suite
 
     try:
         loaded = load_params(params)
+        suite = load_suite(loaded["suite"])
     except SuperalignError as exc:
         _fail(exc)
     rounds = ", ".join(["r0", *loaded["rounds"]])
-    typer.echo(f"{params}: ok (learner {loaded['learner'].model}; rounds {rounds})")
+    typer.echo(
+        f"{params}: ok (learner {loaded['learner'].model}; suite {suite.name}; rounds {rounds})"
+    )
+
+
+@app.command()
+def suites(
+    names: list[str] = typer.Argument(
+        None, help="more suites to describe, e.g. jsonl:data/mine.jsonl or datasets:DIR"
+    ),
+    params: Path = typer.Option(Path("params.yaml"), help="split settings (suite section)"),
+    data: Path = typer.Option(Path("data"), help="where built-in suites keep their files"),
+) -> None:
+    """List the built-in suites (and any named here): sizes, buckets, ground truth.
+
+    Each is loaded and checked the way the `suite` stage does, so a bad file fails here
+    with the same one-line error.
+    """
+    import dataclasses
+
+    from stages.params import load_params
+    from stages.suite import materialize
+    from stages.suites import BUILTIN, load_suite
+
+    try:
+        base = load_params(params)["suite"] if params.is_file() else None
+        rows = []
+        for name in [*BUILTIN, *(names or [])]:
+            suite_params = dataclasses.replace(base, name=name, rubric=None) if base else name
+            facts = materialize(load_suite(suite_params, data))["suite.json"]
+            rows.append(
+                {
+                    "suite": name,
+                    "heldout": facts["heldout"],
+                    "pool": facts["pool"],
+                    "draws_from": facts["draws_from"],
+                    "buckets": len(facts["buckets"]),
+                    "ground_truth": facts["ground_truth"],
+                    "seeds": facts["seeds"],
+                }
+            )
+    except SuperalignError as exc:
+        _fail(exc)
+    typer.echo(format_table(rows))
 
 
 # status column -> the report's column of the same metric

@@ -88,10 +88,10 @@ def reproduce(stage: str, root: str, campaign: str) -> str:
 
 
 def round_of(stage: str) -> str:
-    """`critique@r2` -> r2; prepare and baseline belong to r0; report to the campaign."""
+    """`critique@r2` -> r2; suite, prepare and baseline belong to r0; report to the campaign."""
     if "@" in stage:
         return stage.split("@", 1)[1]
-    return "r0" if stage in ("prepare", "baseline") else "campaign"
+    return "r0" if stage in ("suite", "prepare", "baseline") else "campaign"
 
 
 def round_table(root: Path, round_name: str) -> list[dict]:

@@ -1,13 +1,16 @@
 """Stage `attack`: the round's queries, aimed at where the learner is weak.
 
-- `adaptive` (suites with a generator, i.e. arithmetic): a Thompson-sampling bandit over
-  difficulty buckets, fed by the previous round's per-item results, with a fixed share of
-  uniform exploration; it never emits a held-out problem. Its objective is the learner's
-  frontier by default: buckets it fails often but not always (weight f(1-f) for a sampled
-  failure rate f). Aiming at raw failure rate sent two thirds of every round to buckets
-  the 135M learner never solved, even when sampling (2-digit subtraction and
-  multiplication, chains), which did not move in three rounds, while the buckets it had
-  nearly learned got 5 queries a round and regressed in round 3.
+- `adaptive`: a Thompson-sampling bandit over the suite's buckets (difficulty levels,
+  harm categories, ...), fed by the previous round's per-item results, with a fixed share
+  of uniform exploration. The suite's query source draws the fresh items: a generator or
+  a pool disjoint from held-out, so no held-out item is ever emitted. A bucket asked for
+  more than it can give is capped, its overflow goes to buckets with room, and what no
+  bucket can give is reported (`dry.<bucket>`), never padded with repeats. The objective
+  is the learner's frontier by default: buckets it fails often but not always (weight
+  f(1-f) for a sampled failure rate f). On arithmetic, aiming at raw failure rate sent
+  two thirds of every round to buckets the 135M learner never solved, even when sampling,
+  which did not move in three rounds, while the buckets it had nearly learned got 5
+  queries a round and regressed in round 3.
 - `llm`: an attacker model is shown the suite's seed topics and a few of the previous
   round's successful attacks and asked for new adversarial queries; near-duplicates (of
   each other, of the examples, of held-out prompts) are removed.
@@ -15,53 +18,22 @@
 
 from __future__ import annotations
 
-import argparse
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from .arithmetic import HELDOUT_MIX, SUITE, Difficulty, make_problems
 from .engine import Engine, SamplingParams
-from .errors import SuperalignError, one_line_errors
+from .errors import SuperalignError
 from .models import LearnerParams, load_base, load_checkpoint
-from .params import DEFAULT_PARAMS, load_params
+from .params import AttackParams
 from .records import read_jsonl, record_id, write_json, write_jsonl
 from .schema import QUERY, RESULT
+from .stage import Stage, option, stage_main
+from .suites import load_suite
+from .suites.base import QuerySource
 from .text import distinct_n, jaccard, ngrams, words
-from .tracking import campaign_name, round_number, stage_run
-
-
-@dataclass(frozen=True)
-class AttackParams:
-    """How the attacker picks the round's queries."""
-
-    kind: Literal["adaptive", "llm"] = "adaptive"
-    queries: int = 96  # per round
-    seed: int = 0
-    # adaptive
-    exploration: float = 0.25  # share of queries spread evenly over all buckets
-    objective: Literal["frontier", "failure"] = "frontier"  # weight f(1-f), or f
-    buckets: tuple[Difficulty, ...] = field(
-        default_factory=lambda: tuple(d for d, _ in HELDOUT_MIX)
-    )
-    # llm
-    attacker_model: str | None = None  # null = the base learner; or embedded:/dir/HF id
-    few_shot: int = 4  # earlier successful attacks shown per request
-    candidates: int = 64  # generations before filtering
-    max_similarity: float = 0.5  # word-bigram Jaccard above which a query is a near-duplicate
-    temperature: float = 1.0
-    max_new_tokens: int = 48
-
-    def __post_init__(self):
-        if self.queries < 1:
-            raise ValueError(f"queries must be >= 1, got {self.queries}")
-        if not 0 <= self.exploration <= 1:
-            raise ValueError(f"exploration must be in [0, 1], got {self.exploration}")
-        if self.kind == "adaptive" and not self.buckets:
-            raise ValueError("the adaptive attacker needs at least one bucket")
+from .tracking import round_number
 
 
 def bucket_stats(results: list[dict]) -> dict[str, tuple[int, int]]:
@@ -111,52 +83,55 @@ def allocate(
     return counts
 
 
-def cap_counts(counts: dict[str, int], room: dict[str, int]) -> dict[str, int]:
+def cap_counts(
+    counts: dict[str, int], room: dict[str, int]
+) -> tuple[dict[str, int], dict[str, int]]:
     """Clip each bucket to its room; hand the overflow to buckets with room left,
-    favouring those the bandit already chose most."""
+    favouring those the bandit already chose most. Returns (counts, dry): `dry[b]` is how
+    many queries bucket b was asked for beyond what it holds, reported when the overflow
+    found no room anywhere."""
     capped = {b: min(n, room[b]) for b, n in counts.items()}
     overflow = sum(counts.values()) - sum(capped.values())
+    dry = {b: n - room[b] for b, n in counts.items() if n > room[b]}
     for b in sorted(capped, key=lambda b: counts[b], reverse=True):
         extra = min(overflow, room[b] - capped[b])
         capped[b] += extra
         overflow -= extra
-    if overflow:
-        raise SuperalignError(
-            f"attack: the buckets hold too few distinct problems for {sum(counts.values())} queries"
-        )
-    return capped
+    return capped, (dry if overflow else {})
 
 
 def adaptive_attack(
-    prev_results: list[dict],
-    params: AttackParams,
-    round_name: str,
-    heldout_ids: set[str],
-    heldout_buckets: dict[str, str] | None = None,
+    prev_results: list[dict], params: AttackParams, round_name: str, source: QuerySource
 ) -> tuple[list[dict], dict]:
+    """The round's queries from `source`, allocated by the bandit; (queries, metrics)."""
+    if not source.buckets:
+        raise SuperalignError(
+            "attack: the suite has nothing to draw from (no attack pool, no generator); "
+            "use attack.kind: llm"
+        )
     seed = params.seed * 1000 + round_number(round_name)
-    by_name = {d.bucket: d for d in params.buckets}
     stats = bucket_stats(prev_results)
     counts = allocate(
-        list(by_name),
+        source.buckets,
         stats,
         params.queries,
         params.exploration,
         random.Random(seed),
         params.objective,
     )
-    taken = Counter((heldout_buckets or {}).values())
-    # Leave slack (half the free problems) so drawing distinct ones stays quick.
-    room = {b: max(0, (d.capacity - taken[b]) // 2) for b, d in by_name.items()}
-    counts = cap_counts(counts, room)
-    mix = [(by_name[b], n) for b, n in counts.items() if n]
-    queries = make_problems(mix, seed=seed, exclude=heldout_ids)
-    metrics = {"queries": len(queries), "buckets_targeted": sum(1 for n in counts.values() if n)}
+    counts, dry = cap_counts(counts, source.room())
+    queries = source.draw(counts, seed)
+    metrics = {
+        "queries": len(queries),
+        "shortfall": params.queries - len(queries),
+        "buckets_targeted": sum(1 for n in counts.values() if n),
+    }
     for b, n in counts.items():
         failures, successes = stats.get(b, (0, 0))
         metrics[f"share.{b}"] = n / params.queries
         if failures + successes:
             metrics[f"prior_failure.{b}"] = failures / (failures + successes)
+    metrics |= {f"dry.{b}": n for b, n in dry.items()}
     return queries, metrics
 
 
@@ -242,7 +217,6 @@ def llm_attack(
             "id": record_id(suite, q),
             "suite": suite,
             "prompt": q,
-            "gold": None,
             "topic": topic_of[q],
             "source": "llm",
         }
@@ -267,57 +241,55 @@ def successful_attacks(prev_results: list[dict]) -> list[str]:
     )
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", required=True)
-    parser.add_argument("--prev-results", required=True, help="previous round's evaluation results")
-    parser.add_argument("--heldout", required=True, help="held-out set: never emitted")
-    parser.add_argument("--seeds", required=True, help="seed topics for the llm attacker")
-    parser.add_argument("--base", required=True, help="base checkpoint (default attacker model)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    p: AttackParams = params["attack"]
+def attacker_engine(stage: Stage) -> Engine:
+    p: AttackParams = stage.params["attack"]
+    if p.attacker_model:
+        model, tokenizer = load_base(LearnerParams(model=p.attacker_model))
+    else:
+        model, tokenizer = load_checkpoint(Path(stage.args.base))
+    return Engine(model, tokenizer, stage.params["engine"])
+
+
+@stage_main(
+    "attack",
+    __doc__,
+    option("--prev-results", required=True, help="previous round's evaluation results"),
+    option("--heldout", required=True, help="the suite's held-out set: never emitted"),
+    option("--pool", required=True, help="the suite's attack pool (empty for a generator)"),
+    option("--seeds", required=True, help="seed topics for the llm attacker"),
+    option("--base", required=True, help="base checkpoint (default attacker model)"),
+    option("--out", required=True),
+    option("--metrics", required=True),
+    logs=("attack", "suite"),
+)
+def main(stage: Stage) -> None:
+    args, p = stage.args, stage.params["attack"]
     prev = read_jsonl(args.prev_results, required=RESULT)
     heldout = read_jsonl(args.heldout, required=QUERY)
-    suite = params["suite"].name
-    with stage_run("attack", args.round, campaign_name(params["tracking"].campaign)) as run:
-        run.log_params({"attack": p, "suite": params["suite"]})
-        if p.kind == "adaptive":
-            if suite != SUITE:
-                raise SuperalignError(
-                    f"attack: the adaptive attacker needs a generator; suite '{suite}' has none (use kind: llm)"
-                )
-            queries, metrics = adaptive_attack(
-                prev,
-                p,
-                args.round,
-                {q["id"] for q in heldout},
-                {q["id"]: q.get("bucket") for q in heldout},
-            )
-        else:
-            if p.attacker_model:
-                model, tokenizer = load_base(LearnerParams(model=p.attacker_model))
-            else:
-                model, tokenizer = load_checkpoint(Path(args.base))
-            engine = Engine(model, tokenizer, params["engine"])
-            seeds = read_jsonl(args.seeds, required=("id", "prompt"))
-            queries, metrics = llm_attack(
-                engine,
-                seeds,
-                successful_attacks(prev),
-                [q["prompt"] for q in heldout],
-                p,
-                args.round,
-                suite,
-            )
-        write_jsonl(args.out, queries)
-        write_json(args.metrics, metrics)
-        run.log_metrics(metrics, on_campaign=True)
-    print(f"attack@{args.round}: {metrics['queries']} {p.kind} queries")
+    suite = load_suite(stage.params["suite"])
+    if p.kind == "adaptive":
+        source = suite.attack_source(read_jsonl(args.pool, required=QUERY), heldout)
+        queries, metrics = adaptive_attack(prev, p, stage.round, source)
+    else:
+        queries, metrics = llm_attack(
+            attacker_engine(stage),
+            read_jsonl(args.seeds, required=("id", "prompt")),
+            successful_attacks(prev),
+            [q["prompt"] for q in heldout],
+            p,
+            stage.round,
+            suite.name,
+        )
+    write_jsonl(args.out, queries)
+    write_json(args.metrics, metrics)
+    stage.run.log_metrics(metrics, on_campaign=True)
+    print(f"attack@{stage.round}: {metrics['queries']} {p.kind} queries")
+    dry = {k.removeprefix("dry."): v for k, v in metrics.items() if k.startswith("dry.")}
+    if dry:
+        print(
+            f"attack@{stage.round}: the suite ran dry: {metrics['shortfall']} of {p.queries} "
+            f"queries not served; short in {', '.join(f'{b} (by {n})' for b, n in dry.items())}"
+        )
 
 
 if __name__ == "__main__":

@@ -14,20 +14,16 @@ paper's framework; STaR's "rationalization" with a critique as the hint).
 
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
-from .critics import ACCEPT, Critic
-from .critique import load_critic
+from .critics import ACCEPT, Critic, load_critic
 from .engine import Engine, SamplingParams
-from .errors import one_line_errors
-from .params import DEFAULT_PARAMS, load_params
+from .params import BuildPrefsParams
 from .policy import load_policy
 from .records import read_jsonl, record_id, write_json, write_jsonl
 from .schema import VERDICT, conversation
-from .tracking import campaign_name, stage_run
+from .stage import Stage, option, stage_main
 
 # The question again with the critique beside it, in one user turn. Measured on r1's 84
 # failed queries with the verifier: 71 revisions accepted, 18 characters on average. The
@@ -35,22 +31,6 @@ from .tracking import campaign_name, stage_run
 # got 49 accepted, averaging 112 characters, mostly echoes of the prompt ("The original
 # question was: ...") that then became SFT targets.
 REVISION_REQUEST = "{prompt}\n\nA reviewer checked an earlier answer to this question: {critique}"
-
-
-@dataclass(frozen=True)
-class BuildPrefsParams:
-    """How verdicts become preference pairs."""
-
-    min_margin: float = 0.5  # chosen and rejected scores must differ by at least this
-    revise: bool = True  # critique-guided revision when no response is acceptable
-    # false: pair best vs worst on the margin alone (relative preferences), for weak
-    # judges whose absolute scale means little; true: the chosen must be acceptable
-    require_acceptable: bool = True
-    max_new_tokens: int = 48  # room for a revision
-
-    def __post_init__(self):
-        if not 0 <= self.min_margin <= 1:
-            raise ValueError(f"min_margin must be in [0, 1], got {self.min_margin}")
 
 
 def pair(query: dict, chosen: str, rejected: str, kind: str, margin: float) -> dict:
@@ -143,34 +123,32 @@ def build_prefs(
     return pairs, metrics
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", required=True)
-    parser.add_argument("--policy", required=True, help="the round whose policy revises (rK-1)")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--verdicts", required=True)
-    parser.add_argument("--constitution", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+@stage_main(
+    "build_prefs",
+    __doc__,
+    option("--policy", required=True, help="the round whose policy revises (rK-1)"),
+    option("--models", default="models"),
+    option("--verdicts", required=True),
+    option("--rubric", required=True, help="the suite's rubric (the critic judges revisions)"),
+    option("--out", required=True),
+    option("--metrics", required=True),
+    logs=("build_prefs", "critique"),
+)
+def main(stage: Stage) -> None:
+    args, params = stage.args, stage.params
     p: BuildPrefsParams = params["build_prefs"]
     verdicts = read_jsonl(args.verdicts, required=VERDICT)
-    with stage_run("build_prefs", args.round, campaign_name(params["tracking"].campaign)) as run:
-        run.log_params({"build_prefs": p, "critique": params["critique"]})
-        learner = critic = None
-        if p.revise:
-            model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
-            learner = Engine(model, tokenizer, params["engine"])
-            critic = load_critic(params, args.constitution, Path(args.models) / "r0")
-        pairs, metrics = build_prefs(verdicts, p, learner, critic)
-        write_jsonl(args.out, pairs)
-        write_json(args.metrics, metrics)
-        run.log_metrics(metrics, on_campaign=True)
+    learner = critic = None
+    if p.revise:
+        model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
+        learner = Engine(model, tokenizer, params["engine"])
+        critic = load_critic(params, args.rubric, Path(args.models) / "r0")
+    pairs, metrics = build_prefs(verdicts, p, learner, critic)
+    write_jsonl(args.out, pairs)
+    write_json(args.metrics, metrics)
+    stage.run.log_metrics(metrics, on_campaign=True)
     print(
-        f"build_prefs@{args.round}: {metrics['pairs']} pairs "
+        f"build_prefs@{stage.round}: {metrics['pairs']} pairs "
         f"({metrics['revision_pairs']} from revisions), {metrics['dropped']} queries dropped"
     )
 

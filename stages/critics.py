@@ -3,7 +3,7 @@
 A verdict is `{score, critique, confidence, source}`; `score` is in [0, 1] (accept at
 >= 0.5) or None when the critic gave none. A None is counted, never guessed.
 
-- `VerifierCritic`: exact gold checking, the strong ceiling.
+- `VerifierCritic`: the suite's ground truth (gold answers, labels), the strong ceiling.
 - `NoisyCritic`: the verifier with a flip rate, a stand-in for a weak supervisor.
 - `JudgeCritic`: any chat model with a rubric/constitution; it writes a critique and a
   `Score: N` line, and its confidence is the probability mass on the chosen score token.
@@ -14,12 +14,17 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from .arithmetic import extract_answer
-from .engine import Engine, SamplingParams
+from .engine import Engine, EngineParams, SamplingParams
 from .errors import SuperalignError
+from .models import LearnerParams, load_base, load_checkpoint
+from .params import CritiqueParams
 from .records import record_id
+from .suites import load_suite
+from .suites.base import Suite
+from .suites.grading import Grade
 
 ACCEPT = 0.5  # a score at or above this is an acceptable response
 SCALE = ("1", "2", "3", "4", "5")  # the judge's score tokens: single digits tokenize alone
@@ -42,44 +47,37 @@ class Critic(Protocol):
         """One verdict per item (`prompt`, `response`, maybe `gold`), same order."""
 
 
-def _need_gold(item: dict, critic: str) -> int:
-    if item.get("gold") is None:
+def _ground_truth(suite: Suite, item: dict, critic: str) -> Grade:
+    truth = suite.grade(item, item["response"])
+    if truth is None:
         raise SuperalignError(
-            f"critique: the {critic} critic needs gold answers, and the '{item.get('suite')}' "
-            "suite has none (use critique.kind: llm_judge)"
+            f"critique: the {critic} critic needs ground truth (gold or label), and suite "
+            f"'{suite.name}' has none for item {item.get('query_id') or item.get('id')} "
+            "(use critique.kind: llm_judge)"
         )
-    return item["gold"]
+    return truth
 
 
+@dataclass
 class VerifierCritic:
-    name = "verifier"
+    """The suite's ground truth as a critic: exact, confident, with a written critique."""
+
+    suite: Suite
+    name: str = "verifier"
 
     def judge(self, items: list[dict]) -> list[dict]:
         out = []
         for item in items:
-            gold, answer = _need_gold(item, self.name), extract_answer(item["response"])
-            out.append(verdict(*_gold_critique(answer, gold, truthful=True), 1.0, self.name))
+            truth = _ground_truth(self.suite, item, self.name)
+            out.append(verdict(float(truth.correct), truth.critique, 1.0, self.name))
         return out
-
-
-def _gold_critique(answer, gold, truthful: bool, rng: random.Random | None = None):
-    correct = answer == gold
-    if not truthful:  # a weak supervisor that gets this one wrong, confidently
-        if correct:
-            wrong = gold + (rng or random).choice([-10, -2, -1, 1, 2, 10])
-            return 0.0, f"Incorrect. The response answers {answer}; the correct answer is {wrong}."
-        return 1.0, "Correct."
-    if correct:
-        return 1.0, "Correct."
-    if answer is None:
-        return 0.0, f"Incorrect. The response gives no number; the correct answer is {gold}."
-    return 0.0, f"Incorrect. The response answers {answer}; the correct answer is {gold}."
 
 
 @dataclass
 class NoisyCritic:
     """Flips the verifier's verdict with probability `flip_rate`, deterministically per item."""
 
+    suite: Suite
     flip_rate: float
     seed: int = 0
     name: str = "noisy"
@@ -87,12 +85,15 @@ class NoisyCritic:
     def judge(self, items: list[dict]) -> list[dict]:
         out = []
         for item in items:
-            gold, answer = _need_gold(item, self.name), extract_answer(item["response"])
+            truth = _ground_truth(self.suite, item, self.name)
             # Seeded by the item's content: the same response gets the same verdict in
             # critique and in build_prefs, and across reruns.
             rng = random.Random(record_id(self.seed, item["prompt"], item["response"]))
             flipped = rng.random() < self.flip_rate
-            score, text = _gold_critique(answer, gold, truthful=not flipped, rng=rng)
+            score, text = float(truth.correct), truth.critique
+            if flipped:  # a weak supervisor that gets this one wrong, confidently
+                text = self.suite.misleading_critique(item, item["response"], truth, rng)
+                score = 1.0 - score
             out.append(verdict(score, text, 1.0 - self.flip_rate, self.name, flipped=flipped))
         return out
 
@@ -181,3 +182,34 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
     pa, pb = sum(a) / n, sum(b) / n
     expected = pa * pb + (1 - pa) * (1 - pb)
     return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def make_critic(
+    params: CritiqueParams,
+    suite: Suite,
+    rubric: str,
+    base_dir: str | Path,
+    engine_params: EngineParams,
+) -> Critic:
+    """The critic params ask for. The LLM judge is the base learner unless `judge_model`
+    names another model; it grades against `rubric` (the suite's, from data/suite/)."""
+    if params.kind == "verifier":
+        return VerifierCritic(suite)
+    if params.kind == "noisy":
+        return NoisyCritic(suite, params.flip_rate, params.seed)
+    if params.judge_model:
+        model, tokenizer = load_base(LearnerParams(model=params.judge_model))
+        name = params.judge_model
+    else:
+        model, tokenizer = load_checkpoint(base_dir)
+        name = f"base:{Path(base_dir).name}"
+    engine = Engine(model, tokenizer, engine_params)
+    return JudgeCritic(engine, rubric, name, params.max_new_tokens, params.score_mode)
+
+
+def load_critic(params: dict, rubric_path: str | Path, base_dir: str | Path) -> Critic:
+    """The critic of `params` (all sections) for the suite they name, rubric read from disk."""
+    rubric = Path(rubric_path).read_text(encoding="utf-8")
+    return make_critic(
+        params["critique"], load_suite(params["suite"]), rubric, base_dir, params["engine"]
+    )

@@ -1,74 +1,30 @@
 """Stage `critique`: a verdict (score, written critique, confidence, source) for every
 sampled response; expert labels override the critic; the least confident go to review.
 
-Faithfulness is measured wherever it can be: agreement with gold (when the suite has
-gold) and Cohen's kappa with human labels (when there are some).
+Faithfulness is measured wherever it can be: agreement and Cohen's kappa with the suite's
+ground truth (on the items that have gold or a label) and with human labels (when there
+are some).
 """
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from .arithmetic import extract_answer
-from .critics import Critic, JudgeCritic, NoisyCritic, VerifierCritic, accepted, cohen_kappa
-from .engine import Engine, EngineParams
-from .errors import SuperalignError, one_line_errors
-from .models import LearnerParams, load_base, load_checkpoint
-from .params import DEFAULT_PARAMS, load_params
+from .critics import Critic, accepted, cohen_kappa, load_critic
+from .errors import SuperalignError
 from .records import read_jsonl, write_json, write_jsonl
 from .schema import LABEL, SAMPLE
-from .tracking import campaign_name, stage_run
-
-
-@dataclass(frozen=True)
-class CritiqueParams:
-    """Who judges the learner's responses."""
-
-    kind: Literal["verifier", "noisy", "llm_judge"] = "verifier"
-    flip_rate: float = 0.3  # noisy: share of verdicts flipped (a weak supervisor)
-    seed: int = 0
-    judge_model: str | None = None  # llm_judge: null = the base learner; or embedded:/dir/HF id
-    max_new_tokens: int = 96  # llm_judge: room for the critique and the score line
-    # llm_judge: "parse" = only a written "Score: N" counts (else a null verdict);
-    # "forced" = read the score from the score tokens' probabilities after the critique
-    score_mode: Literal["parse", "forced"] = "parse"
-    review_budget: int = 8  # per round: lowest-confidence verdicts queued for an expert
-
-    def __post_init__(self):
-        if not 0 <= self.flip_rate <= 1:
-            raise ValueError(f"flip_rate must be in [0, 1], got {self.flip_rate}")
-        if self.review_budget < 0:
-            raise ValueError(f"review_budget must be >= 0, got {self.review_budget}")
-
-
-def make_critic(
-    params: CritiqueParams, constitution: str, base_dir: str | Path, engine_params: EngineParams
-) -> Critic:
-    if params.kind == "verifier":
-        return VerifierCritic()
-    if params.kind == "noisy":
-        return NoisyCritic(params.flip_rate, params.seed)
-    if params.judge_model:
-        model, tokenizer = load_base(LearnerParams(model=params.judge_model))
-        name = params.judge_model
-    else:
-        model, tokenizer = load_checkpoint(base_dir)
-        name = f"base:{Path(base_dir).name}"
-    engine = Engine(model, tokenizer, engine_params)
-    return JudgeCritic(engine, constitution, name, params.max_new_tokens, params.score_mode)
-
-
-def load_critic(params: dict, constitution_path: str | Path, base_dir: str | Path) -> Critic:
-    """The critic `params.yaml` asks for, with the suite's constitution read from disk."""
-    constitution = Path(constitution_path).read_text(encoding="utf-8")
-    return make_critic(params["critique"], constitution, base_dir, params["engine"])
+from .stage import Stage, option, stage_main
+from .suites import load_suite
+from .suites.base import Suite
 
 
 def critique(
-    samples: list[dict], critic: Critic, labels: dict[str, dict], review_budget: int
+    samples: list[dict],
+    critic: Critic,
+    labels: dict[str, dict],
+    review_budget: int,
+    suite: Suite,
 ) -> tuple[list[dict], list[dict], dict]:
     """(verdict records, review queue, metrics) for the round's samples."""
     if not samples:
@@ -88,7 +44,7 @@ def critique(
             }
         verdicts.append(record)
     queue = review_queue(verdicts, review_budget)
-    return verdicts, queue, critique_metrics(verdicts)
+    return verdicts, queue, critique_metrics(verdicts, suite)
 
 
 def _sample_fields(sample: dict) -> dict:
@@ -99,6 +55,7 @@ def _sample_fields(sample: dict) -> dict:
         "prompt",
         "response",
         "gold",
+        "label",
         "bucket",
         "sample_index",
         "policy",
@@ -113,7 +70,7 @@ def review_queue(verdicts: list[dict], budget: int) -> list[dict]:
     return open_items[:budget]
 
 
-def critique_metrics(verdicts: list[dict]) -> dict:
+def critique_metrics(verdicts: list[dict], suite: Suite) -> dict:
     critic_view = [v.get("critic_verdict", v) for v in verdicts]
     given = [v for v in critic_view if v["score"] is not None]
     metrics = {
@@ -124,12 +81,13 @@ def critique_metrics(verdicts: list[dict]) -> dict:
         "mean_score": _mean([v["score"] for v in verdicts if v["score"] is not None]),
         "human_labels": sum(v["source"] == "human" for v in verdicts),
     }
+    truths = [suite.grade(v, v["response"]) for v in verdicts]
     gold_pairs = [
-        (accepted(c), extract_answer(v["response"]) == v["gold"])
-        for v, c in zip(verdicts, critic_view)
-        if v.get("gold") is not None and c["score"] is not None
+        (accepted(c), truth.correct)
+        for truth, c in zip(truths, critic_view)
+        if truth is not None and c["score"] is not None
     ]
-    if gold_pairs:  # critic faithfulness against gold
+    if gold_pairs:  # critic faithfulness against the suite's ground truth
         metrics["agreement_with_gold"] = _mean([a == g for a, g in gold_pairs])
         metrics["kappa_with_gold"] = cohen_kappa(*map(list, zip(*gold_pairs)))
     human = [
@@ -160,34 +118,31 @@ def load_labels(path: str | Path) -> dict[str, dict]:
     return labels
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", required=True)
-    parser.add_argument("--samples", required=True)
-    parser.add_argument("--labels", required=True, help="git-tracked expert labels (JSON Lines)")
-    parser.add_argument("--constitution", required=True, help="rubric the llm_judge applies")
-    parser.add_argument("--base", required=True, help="base checkpoint (default judge model)")
-    parser.add_argument("--out", required=True, help="verdicts JSON Lines")
-    parser.add_argument("--queue", required=True, help="review queue JSON Lines")
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+@stage_main(
+    "critique",
+    __doc__,
+    option("--samples", required=True),
+    option("--labels", required=True, help="git-tracked expert labels (JSON Lines)"),
+    option("--rubric", required=True, help="the suite's rubric, applied by the llm_judge"),
+    option("--base", required=True, help="base checkpoint (default judge model)"),
+    option("--out", required=True, help="verdicts JSON Lines"),
+    option("--queue", required=True, help="review queue JSON Lines"),
+    option("--metrics", required=True),
+    logs=("critique",),
+)
+def main(stage: Stage) -> None:
+    args, p = stage.args, stage.params["critique"]
     samples = read_jsonl(args.samples, required=SAMPLE)
     labels = load_labels(args.labels)
-    with stage_run("critique", args.round, campaign_name(params["tracking"].campaign)) as run:
-        run.log_params({"critique": params["critique"]})
-        critic = load_critic(params, args.constitution, args.base)
-        verdicts, queue, metrics = critique(
-            samples, critic, labels, params["critique"].review_budget
-        )
-        write_jsonl(args.out, verdicts)
-        write_jsonl(args.queue, queue)
-        write_json(args.metrics, metrics)
-        run.log_metrics(metrics, on_campaign=True)
+    critic = load_critic(stage.params, args.rubric, args.base)
+    suite = load_suite(stage.params["suite"])
+    verdicts, queue, metrics = critique(samples, critic, labels, p.review_budget, suite)
+    write_jsonl(args.out, verdicts)
+    write_jsonl(args.queue, queue)
+    write_json(args.metrics, metrics)
+    stage.run.log_metrics(metrics, on_campaign=True)
     print(
-        f"critique@{args.round}: {metrics['items']} verdicts by {critic.name}, "
+        f"critique@{stage.round}: {metrics['items']} verdicts by {critic.name}, "
         f"{metrics['null_verdicts']} null, accept rate {metrics['accept_rate'] or 0:.2f}"
     )
 

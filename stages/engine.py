@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
+
+from .params import EngineParams, SamplingParams  # noqa: F401 (re-exported: the engine's knobs)
 
 Conversation = list[dict]  # [{"role": "user", "content": "..."}, ...]
 
@@ -22,39 +23,6 @@ _FALLBACK_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class EngineParams:
-    """How generation runs; shared by every stage that generates."""
-
-    batch_size: int = 64  # sequences per forward pass (prompts x samples)
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 where native
-
-    def __post_init__(self):
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """What to generate: one stage's choice (greedy for evaluation, K samples for training)."""
-
-    num_samples: int = 1  # K responses per prompt
-    temperature: float = 0.0  # 0 means greedy
-    top_p: float = 1.0
-    max_new_tokens: int = 64
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.temperature == 0 and self.num_samples > 1:
-            raise ValueError("num_samples > 1 needs temperature > 0 (greedy samples are equal)")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
 @dataclass

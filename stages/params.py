@@ -1,8 +1,9 @@
-"""params.yaml as typed, validated sections: the one place that knows every section.
+"""params.yaml as typed, validated sections: the params schema, one dataclass a section.
 
-Each stage declares its own frozen dataclass next to its logic; this module maps section
-names to those classes, so a whole-file check (`superalign check`, and every stage's
-start) rejects an unknown section or key before any work is done.
+This is a building block, below the stages: it imports no stage module, so every stage
+(and `superalign check`) can import it, and the dependency graph reads one way. Each
+section's dataclass documents its knobs; `load_params` rejects an unknown section or key
+before any work is done, naming it.
 """
 
 from __future__ import annotations
@@ -28,11 +29,189 @@ class RoundSpec:
 
 
 @dataclass(frozen=True)
-class SuiteParams:
-    """Which task family the rounds run on: data/<name>/ holds its held-out set, seed
-    topics and constitution."""
+class LearnerParams:
+    """The base learner every round starts from."""
 
-    name: Literal["arithmetic", "open"] = "arithmetic"
+    model: str = "embedded:smollm2-135m-instruct"  # embedded:NAME, a local dir, or a HF id
+    trust_remote_code: bool = False  # only for hub models whose code you have read
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """How generation runs; shared by every stage that generates."""
+
+    batch_size: int = 64  # sequences per forward pass (prompts x samples)
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 where native
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """What to generate: one stage's choice (greedy for evaluation, K samples for training)."""
+
+    num_samples: int = 1  # K responses per prompt
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.temperature == 0 and self.num_samples > 1:
+            raise ValueError("num_samples > 1 needs temperature > 0 (greedy samples are equal)")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@dataclass(frozen=True)
+class SuiteParams:
+    """The task the rounds run on (stages/suites/): everything task-specific comes from it."""
+
+    # A built-in suite (`superalign suites` lists them), `jsonl:PATH` for your own JSON
+    # Lines file, or `datasets:DIR` for a `datasets.save_to_disk` directory.
+    name: str = "arithmetic"
+    # Pool suites (your data): the share of each bucket held out for evaluation and the
+    # seed of that split. Fixed once; changing either re-splits and so reruns everything.
+    heldout_share: float = 0.3
+    split_seed: int = 0
+    rubric: str | None = None  # a markdown file for the LLM judge; null = the suite's own
+
+    def __post_init__(self):
+        if not self.name.strip():
+            raise ValueError("name must name a suite")
+        if not 0 < self.heldout_share < 1:
+            raise ValueError(f"heldout_share must be in (0, 1), got {self.heldout_share}")
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """How the attacker picks the round's queries."""
+
+    kind: Literal["adaptive", "llm"] = "adaptive"
+    queries: int = 96  # per round
+    seed: int = 0
+    # adaptive: a bandit over the suite's buckets
+    exploration: float = 0.25  # share of queries spread evenly over all buckets
+    objective: Literal["frontier", "failure"] = "frontier"  # weight f(1-f), or f
+    # llm
+    attacker_model: str | None = None  # null = the base learner; or embedded:/dir/HF id
+    few_shot: int = 4  # earlier successful attacks shown per request
+    candidates: int = 64  # generations before filtering
+    max_similarity: float = 0.5  # word-bigram Jaccard above which a query is a near-duplicate
+    temperature: float = 1.0
+    max_new_tokens: int = 48
+
+    def __post_init__(self):
+        if self.queries < 1:
+            raise ValueError(f"queries must be >= 1, got {self.queries}")
+        if not 0 <= self.exploration <= 1:
+            raise ValueError(f"exploration must be in [0, 1], got {self.exploration}")
+
+
+@dataclass(frozen=True)
+class SampleParams(SamplingParams):
+    """K diverse responses per query: sampling, not greedy, so the critic sees contrasts."""
+
+    num_samples: int = 4
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_new_tokens: int = 48
+
+
+@dataclass(frozen=True)
+class CritiqueParams:
+    """Who judges the learner's responses."""
+
+    kind: Literal["verifier", "noisy", "llm_judge"] = "verifier"
+    flip_rate: float = 0.3  # noisy: share of verdicts flipped (a weak supervisor)
+    seed: int = 0
+    judge_model: str | None = None  # llm_judge: null = the base learner; or embedded:/dir/HF id
+    max_new_tokens: int = 96  # llm_judge: room for the critique and the score line
+    # llm_judge: "parse" = only a written "Score: N" counts (else a null verdict);
+    # "forced" = read the score from the score tokens' probabilities after the critique
+    score_mode: Literal["parse", "forced"] = "parse"
+    review_budget: int = 8  # per round: lowest-confidence verdicts queued for an expert
+
+    def __post_init__(self):
+        if not 0 <= self.flip_rate <= 1:
+            raise ValueError(f"flip_rate must be in [0, 1], got {self.flip_rate}")
+        if self.review_budget < 0:
+            raise ValueError(f"review_budget must be >= 0, got {self.review_budget}")
+
+
+@dataclass(frozen=True)
+class BuildPrefsParams:
+    """How verdicts become preference pairs."""
+
+    min_margin: float = 0.5  # chosen and rejected scores must differ by at least this
+    revise: bool = True  # critique-guided revision when no response is acceptable
+    # false: pair best vs worst on the margin alone (relative preferences), for weak
+    # judges whose absolute scale means little; true: the chosen must be acceptable
+    require_acceptable: bool = True
+    max_new_tokens: int = 48  # room for a revision
+
+    def __post_init__(self):
+        if not 0 <= self.min_margin <= 1:
+            raise ValueError(f"min_margin must be in [0, 1], got {self.min_margin}")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """LoRA DPO knobs; the defaults held a 135M learner stable over three rounds."""
+
+    # 2e-4 with plain sigmoid collapsed the learner in one round; with the sft term and
+    # minimal pairs, 2e-4 gave r1 0.383 held-out where 1e-4 gave 0.338 and 5e-5 0.321.
+    learning_rate: float = 2e-4
+    epochs: float = 2.0
+    batch_size: int = 8
+    grad_accum: int = 1
+    beta: float = 0.1
+    loss_type: tuple[str, ...] = ("sigmoid", "sft")  # TRL 1.x spelling of the old rpo_alpha
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("all-linear",)
+    reference: Literal["previous", "base"] = "previous"
+    max_length: int = 256
+    seed: int = 0
+    # Also train on the pairs of the last N rounds. r3 from the same r2 policy on the same
+    # r3 pairs, without vs with r2's replayed: 0.433 vs 0.463 in one campaign, 0.475 vs
+    # 0.467 in the next (bench/one_round.py): within the noise of one round.
+    replay_rounds: int = 1
+    # auto: bf16 autocast where the hardware has native bf16 (27% faster per step than
+    # fp32 on this 2-core EPYC, same losses), else fp32. Master weights stay fp32.
+    precision: Literal["auto", "float32", "bfloat16"] = "auto"
+
+    def __post_init__(self):
+        if self.learning_rate <= 0 or self.epochs <= 0 or self.batch_size < 1:
+            raise ValueError("learning_rate and epochs must be > 0 and batch_size >= 1")
+        if self.replay_rounds < 0:
+            raise ValueError(f"replay_rounds must be >= 0, got {self.replay_rounds}")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Greedy decoding on every evaluation set."""
+
+    max_new_tokens: int = 48
+    limit: int | None = None  # score only the first N items of each set (quick profiles)
+
+    def __post_init__(self):
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be >= 1 or null, got {self.limit}")
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """What the report compares against."""
+
+    ceiling_campaign: str | None = None  # MLflow campaign of the verifier run, for PGR
 
 
 @dataclass(frozen=True)
@@ -43,17 +222,7 @@ class TrackingParams:
 
 
 def section_types() -> dict[str, type]:
-    # Imported here, not at module top, so stage modules can import this one.
-    from .attack import AttackParams
-    from .build_prefs import BuildPrefsParams
-    from .critique import CritiqueParams
-    from .engine import EngineParams
-    from .evaluate import EvaluateParams
-    from .models import LearnerParams
-    from .report import ReportParams
-    from .sample import SampleParams
-    from .train import TrainParams
-
+    """Section name -> its dataclass, in params.yaml order."""
     return {
         "learner": LearnerParams,
         "engine": EngineParams,

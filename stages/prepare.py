@@ -6,15 +6,12 @@ one local checkpoint every later stage loads the same way, with no hub access.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-from .errors import one_line_errors
 from .models import LearnerParams, load_base, resolve_model
-from .params import DEFAULT_PARAMS, load_params
 from .records import atomic_path, write_json
-from .tracking import campaign_name, stage_run
+from .stage import Stage, option, stage_main
 
 
 def prepare(params: LearnerParams, out_dir: str | Path) -> dict:
@@ -35,18 +32,17 @@ def prepare(params: LearnerParams, out_dir: str | Path) -> dict:
     return facts
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="checkpoint directory to write (models/r0)")
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    with stage_run("prepare", "r0", campaign_name(params["tracking"].campaign)) as run:
-        run.log_params({"learner": params["learner"]})
-        facts = prepare(params["learner"], args.out)
-        run.log_metrics({"parameters": facts["parameters"], "seconds": facts["seconds"]})
-    print(f"prepare: {facts['source']} -> {args.out} ({facts['parameters']:,} parameters)")
+@stage_main(
+    "prepare",
+    __doc__,
+    option("--out", required=True, help="checkpoint directory to write (models/r0)"),
+    logs=("learner",),
+    round_of=lambda args, params: "r0",
+)
+def main(stage: Stage) -> None:
+    facts = prepare(stage.params["learner"], stage.args.out)
+    stage.run.log_metrics({"parameters": facts["parameters"], "seconds": facts["seconds"]})
+    print(f"prepare: {facts['source']} -> {stage.args.out} ({facts['parameters']:,} parameters)")
 
 
 if __name__ == "__main__":

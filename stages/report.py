@@ -11,18 +11,16 @@ logs its gain.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SuperalignError, one_line_errors
-from .params import DEFAULT_PARAMS, load_params
+from .errors import SuperalignError
 from .records import atomic_path, write_json
 from .round_metrics import round_metrics
-from .tracking import DEFAULT_TRACKING_URI, campaign_name, stage_run
+from .stage import Stage, option, stage_main
+from .tracking import DEFAULT_TRACKING_URI, campaign_name
 
 # column -> (stage whose metrics file holds it, dotted key); see round_metrics
 COLUMNS = {
@@ -44,13 +42,6 @@ COLUMNS = {
     "reward_accuracy": ("train", "reward_accuracy"),
     "reward_margin": ("train", "reward_margin"),
 }
-
-
-@dataclass(frozen=True)
-class ReportParams:
-    """What the report compares against."""
-
-    ceiling_campaign: str | None = None  # MLflow campaign of the verifier run, for PGR
 
 
 def _get(metrics: dict, dotted: str):
@@ -128,35 +119,30 @@ def to_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--metrics-dir", required=True)
-    parser.add_argument("--table", required=True, help="CSV to write (one row per round)")
-    parser.add_argument("--summary", required=True, help="summary JSON to write")
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+@stage_main(
+    "report",
+    __doc__,
+    option("--metrics-dir", required=True),
+    option("--table", required=True, help="CSV to write (one row per round)"),
+    option("--summary", required=True, help="summary JSON to write"),
+    round_of=lambda args, params: ["r0", *params["rounds"]][-1],
+)
+def main(stage: Stage) -> None:
+    args, params = stage.args, stage.params
     rounds = ["r0", *params["rounds"]]
     campaign = campaign_name(params["tracking"].campaign)
-    with stage_run("report", rounds[-1], campaign) as run:
-        rows = rounds_table(Path(args.metrics_dir), rounds)
-        ceiling = params["report"].ceiling_campaign
-        ceiling_gain = (
-            ceiling_gain_from_mlflow(ceiling) if ceiling and ceiling != campaign else None
-        )
-        summary = summarize(rows, ceiling_gain) | {
-            "campaign": campaign,
-            "ceiling_campaign": ceiling,
-        }
-        table = to_csv(rows)
-        with atomic_path(args.table) as tmp:
-            tmp.write_text(table, encoding="utf-8")
-        write_json(args.summary, summary)
-        run.log_metrics(
-            {k: v for k, v in summary.items() if isinstance(v, (int, float))}, on_campaign=True
-        )
-        run.log_text(table, "rounds.csv")
+    rows = rounds_table(Path(args.metrics_dir), rounds)
+    ceiling = params["report"].ceiling_campaign
+    ceiling_gain = ceiling_gain_from_mlflow(ceiling) if ceiling and ceiling != campaign else None
+    summary = summarize(rows, ceiling_gain) | {"campaign": campaign, "ceiling_campaign": ceiling}
+    table = to_csv(rows)
+    with atomic_path(args.table) as tmp:
+        tmp.write_text(table, encoding="utf-8")
+    write_json(args.summary, summary)
+    stage.run.log_metrics(
+        {k: v for k, v in summary.items() if isinstance(v, (int, float))}, on_campaign=True
+    )
+    stage.run.log_text(table, "rounds.csv")
     accs = " -> ".join(
         f"{r['heldout_accuracy']:.3f}" for r in rows if r["heldout_accuracy"] is not None
     )

@@ -4,15 +4,16 @@
 upstream file is caught with its line number instead of as a KeyError mid-run.
 """
 
-# An attack / evaluation query. `gold` (null where the suite has none), `bucket`
-# and `difficulty` are optional extras the arithmetic suite adds.
+# An attack / evaluation query. Optional: `bucket` (what the attacker allocates over),
+# ground truth as `gold` or `label` (stages/suites/grading.py), and whatever a suite adds
+# (arithmetic's `difficulty`).
 QUERY = ("id", "suite", "prompt")
 
 # One learner response to one query; carries the query's fields so later stages need
 # no join: id = hash(query_id, sample_index, response).
 SAMPLE = ("id", "query_id", "suite", "prompt", "response", "sample_index", "policy")
 
-# One greedy evaluation answer with its score (`correct` null where there is no gold).
+# One greedy evaluation answer with its score (`correct` null where nothing graded it).
 RESULT = ("id", "set", "prompt", "response", "answer", "correct")
 
 

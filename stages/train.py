@@ -16,60 +16,22 @@ answers, a conservative learning rate, no gradient checkpointing on small models
 
 from __future__ import annotations
 
-import argparse
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from .engine import resolve_dtype
-from .errors import SuperalignError, one_line_errors
+from .errors import SuperalignError
 from .models import load_checkpoint
-from .params import DEFAULT_PARAMS, load_params, policy_chain
+from .params import TrainParams, policy_chain
 from .policy import load_policy
 from .records import atomic_path, read_jsonl, write_json, write_jsonl
 from .runtime import keep_freed_memory
 from .schema import PAIR
-from .tracking import campaign_name, stage_run
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    """LoRA DPO knobs; the defaults held a 135M learner stable over three rounds."""
-
-    # 2e-4 with plain sigmoid collapsed the learner in one round; with the sft term and
-    # minimal pairs, 2e-4 gave r1 0.383 held-out where 1e-4 gave 0.338 and 5e-5 0.321.
-    learning_rate: float = 2e-4
-    epochs: float = 2.0
-    batch_size: int = 8
-    grad_accum: int = 1
-    beta: float = 0.1
-    loss_type: tuple[str, ...] = ("sigmoid", "sft")  # TRL 1.x spelling of the old rpo_alpha
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("all-linear",)
-    reference: Literal["previous", "base"] = "previous"
-    max_length: int = 256
-    seed: int = 0
-    # Also train on the pairs of the last N rounds. r3 from the same r2 policy on the same
-    # r3 pairs, without vs with r2's replayed: 0.433 vs 0.463 in one campaign, 0.475 vs
-    # 0.467 in the next (bench/one_round.py): within the noise of one round.
-    replay_rounds: int = 1
-    # auto: bf16 autocast where the hardware has native bf16 (27% faster per step than
-    # fp32 on this 2-core EPYC, same losses), else fp32. Master weights stay fp32.
-    precision: Literal["auto", "float32", "bfloat16"] = "auto"
-
-    def __post_init__(self):
-        if self.learning_rate <= 0 or self.epochs <= 0 or self.batch_size < 1:
-            raise ValueError("learning_rate and epochs must be > 0 and batch_size >= 1")
-        if self.replay_rounds < 0:
-            raise ValueError(f"replay_rounds must be >= 0, got {self.replay_rounds}")
-
+from .stage import Stage, option, stage_main
 
 # In each adapter directory: the pairs that adapter was trained on, tagged with their round.
 TRAINED_ON = "train_pairs.jsonl"
@@ -185,34 +147,32 @@ def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:
     }
 
 
-@one_line_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--round", required=True)
-    parser.add_argument("--policy", required=True, help="the round trained from (rK-1)")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--pairs", required=True)
-    parser.add_argument("--out", required=True, help="adapter directory to write (models/rK)")
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--params", default=DEFAULT_PARAMS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+@stage_main(
+    "train",
+    __doc__,
+    option("--policy", required=True, help="the round trained from (rK-1)"),
+    option("--models", default="models"),
+    option("--pairs", required=True),
+    option("--out", required=True, help="adapter directory to write (models/rK)"),
+    option("--metrics", required=True),
+    logs=("train",),
+)
+def main(stage: Stage) -> None:
+    args, params = stage.args, stage.params
     p: TrainParams = params["train"]
     pairs = read_jsonl(args.pairs, required=PAIR)
-    with stage_run("train", args.round, campaign_name(params["tracking"].campaign)) as run:
-        run.log_params({"train": p})
-        model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
-        ref = load_checkpoint(Path(args.models) / "r0")[0] if p.reference == "base" else None
-        chain = policy_chain(params["rounds"], args.policy)
-        recent = chain[max(0, len(chain) - p.replay_rounds) :]
-        replay = replayed_pairs(Path(args.models) / args.policy, recent)
-        metrics = train(
-            pairs, model, tokenizer, p, args.out, ref, round_name=args.round, replay=replay
-        )
-        write_json(args.metrics, metrics)
-        run.log_metrics(metrics, on_campaign=True)
+    model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
+    ref = load_checkpoint(Path(args.models) / "r0")[0] if p.reference == "base" else None
+    chain = policy_chain(params["rounds"], args.policy)
+    recent = chain[max(0, len(chain) - p.replay_rounds) :]
+    replay = replayed_pairs(Path(args.models) / args.policy, recent)
+    metrics = train(
+        pairs, model, tokenizer, p, args.out, ref, round_name=stage.round, replay=replay
+    )
+    write_json(args.metrics, metrics)
+    stage.run.log_metrics(metrics, on_campaign=True)
     print(
-        f"train@{args.round}: {metrics['pairs']} pairs ({len(replay)} replayed), "
+        f"train@{stage.round}: {metrics['pairs']} pairs ({len(replay)} replayed), "
         f"{metrics['steps']} steps, "
         f"loss {metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}, "
         f"reward accuracy {metrics['reward_accuracy'] or 0:.2f}"

@@ -4,14 +4,14 @@ import random
 import pytest
 from conftest import REPO
 
-from stages.arithmetic import (
+from stages.suites.arithmetic import (
     Difficulty,
     evaluate_expression,
-    extract_answer,
     heldout_problems,
     make_problem,
     make_problems,
 )
+from stages.suites.grading import extract_answer
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,7 @@ import random
 
 import pytest
 
-from stages.arithmetic import heldout_problems
 from stages.attack import (
-    AttackParams,
     adaptive_attack,
     allocate,
     bucket_stats,
@@ -15,6 +13,8 @@ from stages.attack import (
     successful_attacks,
 )
 from stages.errors import SuperalignError
+from stages.params import AttackParams
+from stages.suites.arithmetic import HELDOUT_MIX, GeneratorSource, heldout_problems
 
 
 def result(bucket, correct, set_name="fresh", prompt="q"):
@@ -54,30 +54,35 @@ def test_stats_prefer_training_sets_over_heldout():
 def test_adaptive_attack_never_emits_heldout_and_is_deterministic():
     heldout = heldout_problems()
     ids = {p["id"] for p in heldout}
-    buckets = {p["id"]: p["bucket"] for p in heldout}
+    source = GeneratorSource(HELDOUT_MIX, heldout)
     prev = [result(p["bucket"], p["bucket"] != "d2_add_s1", "heldout") for p in heldout]
     params = AttackParams(queries=200, objective="failure")
-    queries, metrics = adaptive_attack(prev, params, "r1", ids, buckets)
+    queries, metrics = adaptive_attack(prev, params, "r1", source)
     assert len(queries) == 200 and not ids & {q["id"] for q in queries}
-    assert queries == adaptive_attack(prev, params, "r1", ids, buckets)[0]
-    assert queries != adaptive_attack(prev, params, "r2", ids, buckets)[0]
+    assert queries == adaptive_attack(prev, params, "r1", source)[0]
+    assert queries != adaptive_attack(prev, params, "r2", source)[0]
     assert metrics["share.d2_add_s1"] > metrics["share.d1_add_s1"]
     assert all(q["gold"] is not None for q in queries)
 
 
 def test_small_buckets_are_capped_and_overflow_moves_on():
     heldout = heldout_problems()
-    ids = {p["id"] for p in heldout}
-    buckets = {p["id"]: p["bucket"] for p in heldout}
+    source = GeneratorSource(HELDOUT_MIX, heldout)
     # 1-digit addition holds 81 problems, 40 held out: it fails most, but can give only 20.
     prev = [result(p["bucket"], p["bucket"] != "d1_add_s1", "heldout") for p in heldout]
     queries, metrics = adaptive_attack(
-        prev, AttackParams(queries=150, objective="failure"), "r1", ids, buckets
+        prev, AttackParams(queries=150, objective="failure"), "r1", source
     )
     assert len(queries) == 150 and len({q["id"] for q in queries}) == 150
     assert sum(q["bucket"] == "d1_add_s1" for q in queries) == 20
-    with pytest.raises(SuperalignError, match="too few distinct problems"):
-        cap_counts({"a": 5, "b": 5}, {"a": 3, "b": 4})
+    assert metrics["shortfall"] == 0 and not any(k.startswith("dry.") for k in metrics)
+
+
+def test_buckets_that_run_dry_are_reported_not_padded():
+    counts, dry = cap_counts({"a": 5, "b": 5}, {"a": 3, "b": 4})
+    assert counts == {"a": 3, "b": 4} and dry == {"a": 2, "b": 1}
+    counts, dry = cap_counts({"a": 5, "b": 1}, {"a": 3, "b": 4})  # overflow finds room
+    assert counts == {"a": 3, "b": 3} and dry == {}
 
 
 def test_clean_and_dedupe():

@@ -1,8 +1,10 @@
 import json
 
-from stages.build_prefs import BuildPrefsParams, build_prefs, revision_chat
+from stages.build_prefs import build_prefs, revision_chat
 from stages.critics import NoisyCritic
+from stages.params import BuildPrefsParams
 from stages.records import write_jsonl
+from stages.suites import load_suite
 
 
 def verdict(query, i, score, response=None):
@@ -63,14 +65,16 @@ def test_revision_request_is_the_question_with_the_critique():
 
 def test_critique_guided_revision_becomes_chosen(tiny_engine):
     verdicts = [verdict("a", 0, 0.0), verdict("a", 1, 0.0), verdict("b", 0, 0.0)]
-    accepting = NoisyCritic(flip_rate=1.0)  # accepts every wrong revision
+    accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)  # accepts every wrong revision
     pairs, metrics = build_prefs(
         verdicts, BuildPrefsParams(max_new_tokens=6), tiny_engine, accepting
     )
     assert metrics["revisions_tried"] == 2 and metrics["revision_pairs"] == 2
     assert metrics["revision_share"] == 1.0
     assert all(p["kind"] == "revision" for p in pairs)
-    rejecting = NoisyCritic(flip_rate=0.0)  # the random revisions are wrong: rejected
+    rejecting = NoisyCritic(
+        load_suite("arithmetic"), flip_rate=0.0
+    )  # the random revisions are wrong: rejected
     pairs, metrics = build_prefs(
         verdicts, BuildPrefsParams(max_new_tokens=6), tiny_engine, rejecting
     )

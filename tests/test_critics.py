@@ -2,6 +2,9 @@ import pytest
 
 from stages.critics import JudgeCritic, NoisyCritic, VerifierCritic, cohen_kappa
 from stages.errors import SuperalignError
+from stages.suites import load_suite
+
+ARITHMETIC = load_suite("arithmetic")
 
 
 def item(response, gold=12, prompt="What is 5 + 7?"):
@@ -9,24 +12,26 @@ def item(response, gold=12, prompt="What is 5 + 7?"):
 
 
 def test_verifier_writes_a_critique_with_the_gold_answer():
-    right, wrong, empty = VerifierCritic().judge([item("12"), item("5 + 7 = 13"), item("hmm")])
+    right, wrong, empty = VerifierCritic(ARITHMETIC).judge(
+        [item("12"), item("5 + 7 = 13"), item("hmm")]
+    )
     assert (right["score"], right["source"], right["confidence"]) == (1.0, "verifier", 1.0)
     assert wrong["score"] == 0.0 and "answers 13" in wrong["critique"] and "12" in wrong["critique"]
     assert empty["score"] == 0.0 and "no number" in empty["critique"]
 
 
 def test_verifier_refuses_items_without_gold():
-    with pytest.raises(SuperalignError, match="needs gold answers"):
-        VerifierCritic().judge([item("x", gold=None)])
+    with pytest.raises(SuperalignError, match="needs ground truth"):
+        VerifierCritic(ARITHMETIC).judge([item("x", gold=None)])
 
 
 def test_noisy_critic_flips_at_its_rate_deterministically():
     items = [item(str(i), gold=i, prompt=f"q{i}") for i in range(2000)]  # all correct
-    verdicts = NoisyCritic(flip_rate=0.3, seed=1).judge(items)
+    verdicts = NoisyCritic(ARITHMETIC, flip_rate=0.3, seed=1).judge(items)
     flipped = sum(v["flipped"] for v in verdicts) / len(items)
     assert 0.26 < flipped < 0.34
     assert all(v["score"] == (0.0 if v["flipped"] else 1.0) for v in verdicts)
-    assert verdicts == NoisyCritic(flip_rate=0.3, seed=1).judge(items)
+    assert verdicts == NoisyCritic(ARITHMETIC, flip_rate=0.3, seed=1).judge(items)
 
 
 def test_unparseable_judge_replies_are_null_verdicts(tiny_engine):

@@ -3,6 +3,9 @@ import pytest
 from stages.critics import VerifierCritic
 from stages.critique import critique, load_labels
 from stages.errors import SuperalignError
+from stages.suites import load_suite
+
+ARITHMETIC = load_suite("arithmetic")
 
 
 def sample(i, response, gold=12):
@@ -21,7 +24,9 @@ def sample(i, response, gold=12):
 def test_human_labels_override_and_are_compared_with_the_critic():
     samples = [sample(0, "12"), sample(1, "13"), sample(2, "12"), sample(3, "1")]
     labels = {"s1": {"id": "s1", "score": 1, "critique": "close enough", "labeler": "ana"}}
-    verdicts, queue, metrics = critique(samples, VerifierCritic(), labels, review_budget=2)
+    verdicts, queue, metrics = critique(
+        samples, VerifierCritic(ARITHMETIC), labels, review_budget=2, suite=ARITHMETIC
+    )
     human = verdicts[1]
     assert (human["source"], human["score"], human["critique"]) == ("human", 1.0, "close enough")
     assert human["critic_verdict"]["score"] == 0.0  # what the critic said is kept
@@ -47,7 +52,7 @@ def test_review_queue_puts_null_and_unsure_verdicts_first():
             ]
 
     samples = [sample(i, "12") for i in range(4)]
-    verdicts, queue, metrics = critique(samples, Unsure(), {}, review_budget=3)
+    verdicts, queue, metrics = critique(samples, Unsure(), {}, review_budget=3, suite=ARITHMETIC)
     assert [q["id"] for q in queue] == ["s1", "s2", "s3"]
     assert metrics["null_verdicts"] == 1 and metrics["null_rate"] == 0.25
 
@@ -64,4 +69,4 @@ def test_labels_file_validation(tmp_path):
 
 def test_no_samples_is_an_error():
     with pytest.raises(SuperalignError, match="no samples"):
-        critique([], VerifierCritic(), {}, 1)
+        critique([], VerifierCritic(ARITHMETIC), {}, 1, ARITHMETIC)

@@ -3,10 +3,10 @@ import torch
 
 from stages.errors import SuperalignError
 from stages.models import load_checkpoint
-from stages.params import RoundSpec
+from stages.params import RoundSpec, TrainParams
 from stages.policy import load_policy
 from stages.records import read_jsonl
-from stages.train import TRAINED_ON, TrainParams, replayed_pairs, train
+from stages.train import TRAINED_ON, replayed_pairs, train
 
 PARAMS = TrainParams(
     batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3, epochs=1.0

@@ -1,10 +1,10 @@
-"""The arithmetic suite: problems with gold answers, difficulty knobs, and answer extraction.
+"""The arithmetic suite: generated problems with gold answers, in difficulty buckets.
 
 Arithmetic is where gold exists, so it is where the loop can be measured honestly: the
 verifier critic is exact, a weak critic's errors are countable, and held-out accuracy is
 a number nobody has to trust a judge for.
 
-Run `python -m stages.arithmetic` to (re)write the fixed held-out set; a test checks the
+Run `python -m stages.suites.arithmetic` to (re)write the fixed held-out set; a test checks the
 committed file still equals what the seed produces.
 """
 
@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
+from collections import Counter
 from dataclasses import dataclass
 
-from .records import record_id, write_jsonl
+from ..records import record_id, write_jsonl
+from .base import Suite, read_items
 
 SUITE = "arithmetic"
 OPERATIONS = ("+", "-", "*")
@@ -114,48 +115,6 @@ def make_problems(
     return problems
 
 
-# --- answer extraction --------------------------------------------------------------
-
-_NUMBER = r"[-\u2212]?\s?\d{1,3}(?:,\d{3})+(?![\d])|[-\u2212]?\s?\d+(?:\.\d+)?"
-_ANSWER_CUE = re.compile(
-    r"(?:answer|result|total|sum|difference|product)\s*(?:is|=|:|equals)\s*\**\s*(" + _NUMBER + ")",
-    re.IGNORECASE,
-)
-_AFTER_EQUALS = re.compile(r"(?:=|equals)\s*\**\s*(" + _NUMBER + ")", re.IGNORECASE)
-_ANY_NUMBER = re.compile(_NUMBER)
-
-
-def _to_int(token: str) -> int | None:
-    token = token.replace("\u2212", "-").replace(",", "").replace(" ", "")
-    try:
-        value = float(token)
-    except ValueError:
-        return None
-    return int(value) if value.is_integer() else None
-
-
-def extract_answer(text: str) -> int | None:
-    """The integer a free-text reply commits to, or None if it commits to none.
-
-    Preference order: an explicit cue ("the answer is 109"), then the first number after
-    the last "=" ("27 + 82 = 109."), then the last number in the text ("109").
-    Thousands separators ("1,090") and negatives ("-5", unicode minus) are understood;
-    a non-integral final number counts as no integer answer.
-    """
-    if not text:
-        return None
-    for pattern in (_ANSWER_CUE, _AFTER_EQUALS):
-        matches = pattern.findall(text)
-        if matches:
-            return _to_int(matches[-1])
-    numbers = _ANY_NUMBER.findall(text)
-    return _to_int(numbers[-1]) if numbers else None
-
-
-def is_correct(problem: dict, response: str) -> bool:
-    return extract_answer(response) == problem["gold"]
-
-
 # --- the fixed held-out evaluation set ---------------------------------------------
 
 HELDOUT_SEED = 2412_11145  # the paper's arXiv number: fixed forever, never reused for attacks
@@ -175,9 +134,53 @@ def heldout_problems() -> list[dict]:
     return make_problems(HELDOUT_MIX, seed=HELDOUT_SEED)
 
 
+class GeneratorSource:
+    """Fresh problems from the difficulty buckets, never a held-out one.
+
+    A bucket offers half of the problems it holds beyond the held-out ones, so that
+    drawing distinct problems stays quick.
+    """
+
+    def __init__(self, mix: list[tuple[Difficulty, int]], heldout: list[dict]):
+        self._by_name = {d.bucket: d for d, _ in mix}
+        self.buckets = list(self._by_name)
+        self._heldout_ids = {q["id"] for q in heldout}
+        self._taken = Counter(q.get("bucket") for q in heldout)
+
+    def room(self) -> dict[str, int]:
+        return {b: max(0, (d.capacity - self._taken[b]) // 2) for b, d in self._by_name.items()}
+
+    def draw(self, counts: dict[str, int], seed: int) -> list[dict]:
+        mix = [(self._by_name[b], n) for b, n in counts.items() if n]
+        return make_problems(mix, seed=seed, exclude=self._heldout_ids)
+
+
+class ArithmeticSuite(Suite):
+    """Gold answers, so the loop is measured honestly: the verifier is exact, a weak
+    critic's errors are countable, held-out accuracy needs no judge."""
+
+    name = SUITE
+
+    @property
+    def source(self) -> str:
+        return f"generated (seed {HELDOUT_SEED}); {self.data_dir / SUITE}/"
+
+    def heldout(self) -> list[dict]:
+        return read_items(self.data_dir / SUITE / "heldout.jsonl")
+
+    def seeds(self) -> list[dict]:
+        return read_items(self.data_dir / SUITE / "seeds.jsonl")
+
+    def default_rubric(self) -> str:
+        return (self.data_dir / SUITE / "constitution.md").read_text(encoding="utf-8")
+
+    def attack_source(self, pool: list[dict], heldout: list[dict]) -> GeneratorSource:
+        return GeneratorSource(HELDOUT_MIX, heldout)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write the fixed arithmetic held-out set.")
-    parser.add_argument("--out", default="data/arithmetic/heldout.jsonl")
+    parser.add_argument("--out", default=f"data/{SUITE}/heldout.jsonl")
     args = parser.parse_args(argv)
     count = write_jsonl(args.out, heldout_problems())
     print(f"wrote {count} held-out problems to {args.out}")
