@@ -110,8 +110,13 @@ def format_table(rows: list[dict]) -> str:
 
     cells = [[cell(row.get(h)) for h in headers] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+
+    def line(texts):  # the first column names the row (left); figures align right
+        return "  ".join(
+            [texts[0].ljust(widths[0])] + [t.rjust(w) for t, w in zip(texts[1:], widths[1:])]
+        )
+
+    lines = [line(headers)] + [line(row) for row in cells]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from stages.attack import (
 from stages.errors import SuperalignError
 from stages.params import AttackParams
 from stages.suites.arithmetic import HELDOUT_MIX, GeneratorSource, heldout_problems
+from stages.suites.base import PoolSource, query
 
 
 def result(bucket, correct, set_name="fresh", prompt="q"):
@@ -113,3 +114,15 @@ def test_llm_attacker_that_writes_nothing_usable_is_a_clear_error(tiny_engine):
     params = AttackParams(kind="llm", candidates=6, max_new_tokens=4)
     with pytest.raises(SuperalignError, match="produced no usable query from 6 candidates"):
         llm_attack(tiny_engine, seeds, [], [], params, "r1", "open")
+
+
+def test_pool_that_runs_dry_is_reported_and_never_repeats():
+    pool = [query("s", f"p{i}?", bucket="a" if i < 3 else "b") for i in range(8)]
+    prev = [result("a", False), result("b", True)]
+    params = AttackParams(queries=12, exploration=0.5)
+    queries, metrics = adaptive_attack(prev, params, "r1", PoolSource(pool))
+    assert len(queries) == len({q["id"] for q in queries}) == 8  # all the pool, once each
+    assert (
+        metrics["shortfall"] == 4
+        and sum(v for k, v in metrics.items() if k.startswith("dry.")) >= 4
+    )

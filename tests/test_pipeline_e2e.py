@@ -126,3 +126,51 @@ def test_open_suite_round_without_gold(tmp_path, tiny_model_dir):
     assert (ws / "models/r1/adapter_model.safetensors").is_file()
     heldout = json.loads((ws / "metrics/r1.json").read_text())["heldout"]
     assert heldout["graded"] == heldout["items"] > 0  # graded by the judge, not by gold
+
+
+def test_user_jsonl_suite_two_rounds(tmp_path, tiny_model_dir):
+    """A user's labelled JSONL file as the suite: split once, attacked from the pool only,
+    graded by its labels, reported per bucket and per label."""
+    rows = []
+    for bucket, label, count in (
+        ("weapons", "harmful", 4),
+        ("cyber", "harmful", 8),
+        ("idioms", "benign", 12),
+    ):
+        rows += [
+            {"prompt": f"{bucket} question {i}?", "label": label, "bucket": bucket}
+            for i in range(count)
+        ]
+    rows[0]["split"] = "heldout"
+    ws = make_workspace(
+        tmp_path / "ws",
+        tiny_model_dir,
+        {"suite": {"name": "jsonl:data/mine.jsonl"}, "attack": {"queries": 12}},
+        rounds=2,
+    )
+    (ws / "data/mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dvc(ws, "repro")
+
+    def read(path):
+        return [json.loads(line) for line in (ws / path).read_text().splitlines()]
+
+    heldout, pool = read("data/suite/heldout.jsonl"), read("data/suite/pool.jsonl")
+    assert len(heldout) + len(pool) == len(rows)
+    assert not {q["id"] for q in heldout} & {q["id"] for q in pool}
+    assert rows[0]["prompt"] in {q["prompt"] for q in heldout}
+    pool_ids = {q["id"] for q in pool}
+    for name in ("r1", "r2"):
+        queries = read(f"data/rounds/{name}/queries.jsonl")
+        assert len(queries) == 12 and len({q["id"] for q in queries}) == 12
+        assert {q["id"] for q in queries} <= pool_ids  # never a held-out item
+        attack = json.loads((ws / f"metrics/attack/{name}.json").read_text())
+        assert {f"share.{b}" for b in ("weapons", "cyber", "idioms")} <= set(attack)
+        metrics = json.loads((ws / f"metrics/{name}.json").read_text())
+        assert set(metrics["heldout"]["buckets"]) == {"weapons", "cyber", "idioms"}
+        assert set(metrics["heldout"]["labels"]) == {"harmful", "benign"}
+        assert metrics["heldout"]["graded"] == metrics["heldout"]["items"]  # by labels
+    # Round 2's bandit reads round 1's graded attacks, bucket by bucket.
+    attack_r2 = json.loads((ws / "metrics/attack/r2.json").read_text())
+    assert any(k.startswith("prior_failure.") for k in attack_r2)
+    verdicts = read("data/rounds/r1/verdicts.jsonl")
+    assert all(v["label"] in ("harmful", "benign") for v in verdicts)

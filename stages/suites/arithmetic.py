@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..records import record_id, write_jsonl
-from .base import Suite, read_items
+from .base import CommittedSuite
 
 SUITE = "arithmetic"
 OPERATIONS = ("+", "-", "*")
@@ -155,7 +155,7 @@ class GeneratorSource:
         return make_problems(mix, seed=seed, exclude=self._heldout_ids)
 
 
-class ArithmeticSuite(Suite):
+class ArithmeticSuite(CommittedSuite):
     """Gold answers, so the loop is measured honestly: the verifier is exact, a weak
     critic's errors are countable, held-out accuracy needs no judge."""
 
@@ -163,16 +163,7 @@ class ArithmeticSuite(Suite):
 
     @property
     def source(self) -> str:
-        return f"generated (seed {HELDOUT_SEED}); {self.data_dir / SUITE}/"
-
-    def heldout(self) -> list[dict]:
-        return read_items(self.data_dir / SUITE / "heldout.jsonl")
-
-    def seeds(self) -> list[dict]:
-        return read_items(self.data_dir / SUITE / "seeds.jsonl")
-
-    def default_rubric(self) -> str:
-        return (self.data_dir / SUITE / "constitution.md").read_text(encoding="utf-8")
+        return f"generated (seed {HELDOUT_SEED}); {self.files}/"
 
     def attack_source(self, pool: list[dict], heldout: list[dict]) -> GeneratorSource:
         return GeneratorSource(HELDOUT_MIX, heldout)

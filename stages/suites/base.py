@@ -130,6 +130,28 @@ class Suite(ABC):
         return grading.ground_truth_metrics(results)
 
 
+class CommittedSuite(Suite):
+    """A built-in suite whose files are committed under data/<name>/: heldout.jsonl,
+    seeds.jsonl and constitution.md (its rubric)."""
+
+    @property
+    def files(self) -> Path:
+        return self.data_dir / self.name
+
+    @property
+    def source(self) -> str:
+        return f"{self.files}/"
+
+    def heldout(self) -> list[dict]:
+        return read_items(self.files / "heldout.jsonl")
+
+    def seeds(self) -> list[dict]:
+        return read_items(self.files / "seeds.jsonl")
+
+    def default_rubric(self) -> str:
+        return (self.files / "constitution.md").read_text(encoding="utf-8")
+
+
 def bucket_of(item: dict) -> str:
     return item.get("bucket") or "all"
 

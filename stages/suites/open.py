@@ -7,23 +7,8 @@ the LLM judge against data/open/constitution.md.
 
 from __future__ import annotations
 
-from .base import Suite, read_items
-
-SUITE = "open"
+from .base import CommittedSuite
 
 
-class OpenSuite(Suite):
-    name = SUITE
-
-    @property
-    def source(self) -> str:
-        return f"{self.data_dir / SUITE}/"
-
-    def heldout(self) -> list[dict]:
-        return read_items(self.data_dir / SUITE / "heldout.jsonl")
-
-    def seeds(self) -> list[dict]:
-        return read_items(self.data_dir / SUITE / "seeds.jsonl")
-
-    def default_rubric(self) -> str:
-        return (self.data_dir / SUITE / "constitution.md").read_text(encoding="utf-8")
+class OpenSuite(CommittedSuite):
+    name = "open"
