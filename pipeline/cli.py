@@ -152,6 +152,43 @@ def review(
         _fail(exc)
 
 
+@app.command()
+def exp(
+    profile: str = typer.Argument(..., help="a profile in profiles/, e.g. safety"),
+    name: str = typer.Option(None, "--name", "-n", help="experiment name (default: the profile)"),
+    set_: list[str] = typer.Option([], "--set", "-S", help="one more params change, key=value"),
+    temp: bool = typer.Option(True, help="run in a temporary copy (the workspace stays as is)"),
+    dry: bool = typer.Option(False, "--print", help="print the dvc command, run nothing"),
+) -> None:
+    """Run a params profile as a DVC experiment (`dvc exp run -n NAME -S ...`).
+
+    The profile's changes are checked against the params schema first. MLflow logs to
+    this directory's store even from a temporary copy, so the campaign shows beside the
+    others in the MLflow UI.
+    """
+    import subprocess
+    import sys
+
+    from pipeline.profiles import overrides, read_profile
+    from stages.tracking import DEFAULT_TRACKING_URI, QUIET_ENV
+
+    try:
+        changes = overrides(read_profile(profile), Path("params.yaml")) + list(set_)
+    except SuperalignError as exc:
+        _fail(exc)
+    cmd = ["dvc", "exp", "run", "-n", name or profile] + (["--temp"] if temp else [])
+    for change in changes:
+        cmd += ["-S", change]
+    typer.echo(" ".join(cmd))
+    if dry:
+        return
+    store = f"sqlite:///{Path.cwd() / DEFAULT_TRACKING_URI.removeprefix('sqlite:///')}"
+    env = os.environ | QUIET_ENV
+    env.setdefault("MLFLOW_TRACKING_URI", store)
+    bin_dir = Path(sys.executable).parent
+    raise typer.Exit(subprocess.run([str(bin_dir / cmd[0]), *cmd[1:]], env=env).returncode)
+
+
 SCHEDULED_WAIT_S = 6 * 3600  # how long a scheduled run waits for the run lock
 
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections import Counter
@@ -103,7 +104,7 @@ def cap_counts(
 def adaptive_attack(
     prev_results: list[dict], params: AttackParams, round_name: str, source: QuerySource
 ) -> tuple[list[dict], dict]:
-    """The round's queries from `source`, allocated by the bandit; (queries, metrics)."""
+    """`params.queries` queries from `source`, allocated by the bandit; (queries, metrics)."""
     if not source.buckets:
         raise SuperalignError(
             "attack: the suite has nothing to draw from (no attack pool, no generator); "
@@ -132,6 +133,40 @@ def adaptive_attack(
         if failures + successes:
             metrics[f"prior_failure.{b}"] = failures / (failures + successes)
     metrics |= {f"dry.{b}": n for b, n in dry.items()}
+    return queries, metrics
+
+
+def quotas(total: int, weights: list[float]) -> list[int]:
+    """`total` split by `weights`, largest remainder first, so the parts sum to `total`."""
+    shares = [total * w / sum(weights) for w in weights]
+    counts = [int(s) for s in shares]
+    by_remainder = sorted(range(len(shares)), key=lambda i: shares[i] - counts[i], reverse=True)
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def mixed_attack(
+    prev_results: list[dict],
+    params: AttackParams,
+    round_name: str,
+    sources: list[tuple[QuerySource, float]],
+) -> tuple[list[dict], dict]:
+    """The adaptive attack over each source with its share of the queries (one source,
+    all of them, for a suite that is not a mixture); metrics summed, per-bucket ones kept."""
+    queries, metrics = [], {}
+    for (source, _), n in zip(sources, quotas(params.queries, [w for _, w in sources])):
+        if not n:
+            continue
+        part, part_metrics = adaptive_attack(
+            prev_results, dataclasses.replace(params, queries=n), round_name, source
+        )
+        queries += part
+        for key, value in part_metrics.items():
+            if "." in key:  # share.<bucket> as a share of the whole round
+                metrics[key] = value * n / params.queries if key.startswith("share.") else value
+            else:
+                metrics[key] = metrics.get(key, 0) + value
     return queries, metrics
 
 
@@ -268,8 +303,8 @@ def main(stage: Stage) -> None:
     heldout = read_jsonl(args.heldout, required=QUERY)
     suite = load_suite(stage.params["suite"])
     if p.kind == "adaptive":
-        source = suite.attack_source(read_jsonl(args.pool, required=QUERY), heldout)
-        queries, metrics = adaptive_attack(prev, p, stage.round, source)
+        sources = suite.attack_sources(read_jsonl(args.pool, required=QUERY), heldout)
+        queries, metrics = mixed_attack(prev, p, stage.round, sources)
     else:
         queries, metrics = llm_attack(
             attacker_engine(stage),

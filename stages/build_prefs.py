@@ -130,6 +130,7 @@ def build_prefs(
     option("--models", default="models"),
     option("--verdicts", required=True),
     option("--rubric", required=True, help="the suite's rubric (the critic judges revisions)"),
+    option("--critique-metrics", help="the round's critique metrics (a judge's calibration)"),
     option("--out", required=True),
     option("--metrics", required=True),
     logs=("build_prefs", "critique"),
@@ -142,7 +143,7 @@ def main(stage: Stage) -> None:
     if p.revise:
         model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
         learner = Engine(model, tokenizer, params["engine"])
-        critic = load_critic(params, args.rubric, Path(args.models) / "r0")
+        critic = load_critic(params, args.rubric, Path(args.models) / "r0", args.critique_metrics)
     pairs, metrics = build_prefs(verdicts, p, learner, critic)
     write_jsonl(args.out, pairs)
     write_json(args.metrics, metrics)

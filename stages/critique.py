@@ -8,64 +8,107 @@ are some).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-from .critics import Critic, accepted, cohen_kappa, load_critic
+from .critics import ACCEPT, Critic, accepted, cohen_kappa, load_critic
 from .errors import SuperalignError
+from .params import CritiqueParams
 from .records import read_jsonl, write_json, write_jsonl
 from .schema import LABEL, SAMPLE
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
 
+ORACLE = "oracle"  # the labeler name of simulated expert labels
+
 
 def critique(
     samples: list[dict],
     critic: Critic,
     labels: dict[str, dict],
-    review_budget: int,
+    params: CritiqueParams,
     suite: Suite,
 ) -> tuple[list[dict], list[dict], dict]:
-    """(verdict records, review queue, metrics) for the round's samples."""
+    """(verdict records, review queue, metrics) for the round's samples.
+
+    Expert labels (and, when `oracle_labels` is set, the suite's ground truth on the least
+    confident verdicts, standing in for an expert) override the critic. A critic that
+    can be calibrated (the yes/no judge) is first fitted on those labels, and every one of
+    its verdicts is read again with the fitted calibration.
+    """
     if not samples:
         raise SuperalignError("critique: no samples to judge")
+    judged = [_sample_fields(s) | v for s, v in zip(samples, critic.judge(samples), strict=True)]
+    labels = labels | oracle_labels(judged, labels, params.oracle_labels, suite)
+    calibration = None
+    if hasattr(critic, "calibrate"):
+        accepts = {i: float(label["score"]) >= ACCEPT for i, label in labels.items()}
+        calibration = critic.calibrate(judged, accepts, params.calibration_min_labels)
+        judged = [v | critic.rescore(v) for v in judged]
     verdicts = []
-    for sample, v in zip(samples, critic.judge(samples), strict=True):
-        record = _sample_fields(sample) | v
-        label = labels.get(sample["id"])
+    for record in judged:
+        label = labels.get(record["id"])
         if label:
-            record |= {
+            critic_view = {k: v for k, v in record.items() if k not in SAMPLE_FIELDS}
+            record = record | {
                 "score": float(label["score"]),
                 "critique": label.get("critique") or record["critique"],
                 "confidence": 1.0,
-                "source": "human",
+                "source": "oracle" if label.get("labeler") == ORACLE else "human",
                 "labeler": label.get("labeler"),
-                "critic_verdict": v,
+                "critic_verdict": critic_view,
             }
         verdicts.append(record)
-    queue = review_queue(verdicts, review_budget)
-    return verdicts, queue, critique_metrics(verdicts, suite)
+    queue = review_queue(verdicts, params.review_budget)
+    metrics = critique_metrics(verdicts, suite)
+    if calibration is not None:
+        metrics["calibration"] = dataclasses.asdict(calibration)
+    return verdicts, queue, metrics
+
+
+def oracle_labels(verdicts: list[dict], labels: dict[str, dict], budget: int, suite: Suite):
+    """The suite's ground truth on the `budget` least confident verdicts nobody labelled:
+    a simulated expert, for measuring what a small label budget buys. Items without
+    ground truth are skipped."""
+    open_items = review_queue([v for v in verdicts if v["id"] not in labels], len(verdicts))
+    out = {}
+    for v in open_items:
+        if len(out) >= budget:
+            break
+        truth = suite.grade(v, v["response"])
+        if truth is not None:
+            out[v["id"]] = {
+                "id": v["id"],
+                "score": float(truth.correct),
+                "critique": truth.critique,
+                "labeler": ORACLE,
+            }
+    return out
+
+
+# What a verdict record carries over from its sample; the rest is the critic's.
+SAMPLE_FIELDS = (
+    "id",
+    "query_id",
+    "suite",
+    "prompt",
+    "response",
+    "gold",
+    "label",
+    "bucket",
+    "sample_index",
+    "policy",
+)
 
 
 def _sample_fields(sample: dict) -> dict:
-    keep = (
-        "id",
-        "query_id",
-        "suite",
-        "prompt",
-        "response",
-        "gold",
-        "label",
-        "bucket",
-        "sample_index",
-        "policy",
-    )
-    return {k: sample.get(k) for k in keep}
+    return {k: sample.get(k) for k in SAMPLE_FIELDS}
 
 
 def review_queue(verdicts: list[dict], budget: int) -> list[dict]:
     """The least confident critic verdicts (null verdicts first) an expert has not labelled."""
-    open_items = [v for v in verdicts if v["source"] != "human"]
+    open_items = [v for v in verdicts if v["source"] not in ("human", "oracle")]
     open_items.sort(key=lambda v: (v["confidence"] is not None, v["confidence"] or 0.0, v["id"]))
     return open_items[:budget]
 
@@ -80,6 +123,7 @@ def critique_metrics(verdicts: list[dict], suite: Suite) -> dict:
         "accept_rate": _mean([accepted(v) for v in verdicts if v["score"] is not None]),
         "mean_score": _mean([v["score"] for v in verdicts if v["score"] is not None]),
         "human_labels": sum(v["source"] == "human" for v in verdicts),
+        "oracle_labels": sum(v["source"] == "oracle" for v in verdicts),
     }
     truths = [suite.grade(v, v["response"]) for v in verdicts]
     gold_pairs = [
@@ -136,7 +180,7 @@ def main(stage: Stage) -> None:
     labels = load_labels(args.labels)
     critic = load_critic(stage.params, args.rubric, args.base)
     suite = load_suite(stage.params["suite"])
-    verdicts, queue, metrics = critique(samples, critic, labels, p.review_budget, suite)
+    verdicts, queue, metrics = critique(samples, critic, labels, p, suite)
     write_jsonl(args.out, verdicts)
     write_jsonl(args.queue, queue)
     write_json(args.metrics, metrics)

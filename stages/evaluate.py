@@ -39,7 +39,7 @@ def score(
     The suite's ground truth grades the items that have it; `verdicts` (one per item, from
     a critic, None where not judged) grade the rest.
     """
-    results, by_bucket = [], defaultdict(list)
+    results = []
     verdicts = verdicts or [None] * len(queries)
     for query, response, verdict in zip(queries, responses, verdicts, strict=True):
         truth = suite.grade(query, response)
@@ -62,20 +62,33 @@ def score(
                 "graded_by": graded_by,
             }
         )
-        if correct is not None:
-            by_bucket[query.get("bucket") or "all"].append(correct)
-    graded = [r["correct"] for r in results if r["correct"] is not None]
+    metrics = summarize(results, suite)
+    by_suite: dict[str, list[dict]] = defaultdict(list)
+    for query, result in zip(queries, results):
+        by_suite[query.get("suite") or "-"].append(result)
+    if len(by_suite) > 1:  # a mixture: each suite's own figures, e.g. the alignment tax
+        metrics["suites"] = {name: summarize(rs, suite) for name, rs in sorted(by_suite.items())}
+    return results, metrics
+
+
+def summarize(results: list[dict], suite: Suite) -> dict:
+    """A set's metrics from its per-item results."""
+    responses = [r["response"] for r in results]
+    graded = [r for r in results if r["correct"] is not None]
     metrics = {
         "items": len(results),
         "mean_length_chars": _mean([len(r) for r in responses]),
         "distinct_2": distinct_n(responses, 2),
     } | suite.set_metrics(results)
     if graded:
-        metrics["accuracy"] = _mean(graded)
+        by_bucket = defaultdict(list)
+        for r in graded:
+            by_bucket[r["bucket"] or "all"].append(r["correct"])
+        metrics["accuracy"] = _mean(r["correct"] for r in graded)
         metrics["failure_rate"] = 1 - metrics["accuracy"]
         metrics["graded"] = len(graded)
         metrics["buckets"] = {b: _mean(v) for b, v in sorted(by_bucket.items())}
-    return results, metrics
+    return metrics
 
 
 def evaluate(

@@ -9,7 +9,7 @@ before any work is done, naming it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,12 +81,19 @@ class SuiteParams:
     heldout_share: float = 0.3
     split_seed: int = 0
     rubric: str | None = None  # a markdown file for the LLM judge; null = the suite's own
+    # Other suites drawn from each round, with their share of the attack queries (`name`
+    # gets the rest), e.g. {arithmetic: 0.25}: evaluation reports each suite's metrics.
+    mix: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.name.strip():
             raise ValueError("name must name a suite")
         if not 0 < self.heldout_share < 1:
             raise ValueError(f"heldout_share must be in (0, 1), got {self.heldout_share}")
+        if any(not 0 < w < 1 for w in self.mix.values()) or sum(self.mix.values()) >= 1:
+            raise ValueError(f"mix weights must be in (0, 1) and sum below 1, got {self.mix}")
+        if self.name in self.mix:
+            raise ValueError(f"mix names the main suite '{self.name}' again")
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,10 @@ class SampleParams(SamplingParams):
 class CritiqueParams:
     """Who judges the learner's responses."""
 
-    kind: Literal["verifier", "noisy", "llm_judge"] = "verifier"
+    # verifier: the suite's ground truth (gold; or a label + the refusal detectors: the
+    # rules ceiling); noisy: the verifier with flips; llm_judge: a model writes a critique
+    # and a score; yes_no_judge: a model answers yes/no questions (harmful? refuses?)
+    kind: Literal["verifier", "noisy", "llm_judge", "yes_no_judge"] = "verifier"
     flip_rate: float = 0.3  # noisy: share of verdicts flipped (a weak supervisor)
     seed: int = 0
     judge_model: str | None = None  # llm_judge: null = the base learner; or embedded:/dir/HF id
@@ -137,6 +147,12 @@ class CritiqueParams:
     # "forced" = read the score from the score tokens' probabilities after the critique
     score_mode: Literal["parse", "forced"] = "parse"
     review_budget: int = 8  # per round: lowest-confidence verdicts queued for an expert
+    # A simulated expert: the suite's ground truth labels this many of the round's least
+    # confident verdicts (source "oracle"), like `superalign review` would; 0 = off.
+    oracle_labels: int = 0
+    # yes_no_judge: fit how its yes/no probes are read on the round's expert (or oracle)
+    # labels when there are at least this many; fewer: read them at face value.
+    calibration_min_labels: int = 8
 
     def __post_init__(self):
         if not 0 <= self.flip_rate <= 1:
@@ -212,6 +228,9 @@ class ReportParams:
     """What the report compares against."""
 
     ceiling_campaign: str | None = None  # MLflow campaign of the verifier run, for PGR
+    # The headline metric (a dotted key of metrics/rK.json) the gain and PGR are on, e.g.
+    # heldout.labels.harmful (safe-response rate) or heldout.suites.safety.labels.harmful.
+    metric: str = "heldout.accuracy"
 
 
 @dataclass(frozen=True)
@@ -247,8 +266,13 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise SuperalignError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return check_params(raw, str(path))
+
+
+def check_params(raw: Any, where: str) -> dict[str, Any]:
+    """A params mapping (as read from YAML) parsed and checked, section by section."""
     if not isinstance(raw, dict):
-        raise SuperalignError(f"{path}: expected a mapping of sections")
+        raise SuperalignError(f"{where}: expected a mapping of sections")
     types = section_types()
     known = set(types) | {"rounds"}
     unknown = sorted(set(raw) - known)

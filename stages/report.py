@@ -14,13 +14,16 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 from .errors import SuperalignError
 from .records import atomic_path, write_json
-from .round_metrics import round_metrics
+from .round_metrics import flat, round_metrics
 from .stage import Stage, option, stage_main
 from .tracking import DEFAULT_TRACKING_URI, campaign_name
+
+HEADLINE = "heldout.accuracy"  # the default `report.metric`
 
 # column -> (stage whose metrics file holds it, dotted key); see round_metrics
 COLUMNS = {
@@ -52,30 +55,54 @@ def _get(metrics: dict, dotted: str):
     return metrics
 
 
-def rounds_table(metrics_dir: Path, rounds: list[str]) -> list[dict]:
-    rows = []
+# Columns a suite's metrics add where present: per-label rates (`labels.harmful` is the
+# safe-response rate) and, in a mixture, each suite's accuracy and per-label rates.
+SUITE_COLUMNS = re.compile(r"heldout\.(labels\.[^.]+|suites\.[^.]+\.(accuracy|labels\.[^.]+))")
+
+
+def column_name(key: str) -> str:
+    """`heldout.suites.safety.labels.harmful` -> `heldout_suites_safety_labels_harmful`."""
+    return re.sub(r"\W", "_", key)
+
+
+def rounds_table(metrics_dir: Path, rounds: list[str], headline: str = HEADLINE) -> list[dict]:
+    """One row per round: the fixed columns, the suite's own, and the headline metric."""
+    loaded = {}
     for name in rounds:
-        loaded = round_metrics(metrics_dir, name)
-        if not loaded["evaluate"]:
+        loaded[name] = round_metrics(metrics_dir, name)
+        if not loaded[name]["evaluate"]:
             raise SuperalignError(
                 f"report: {metrics_dir / f'{name}.json'} is missing; run the round first"
             )
+    extra = sorted(
+        {k for m in loaded.values() for k in flat(m["evaluate"]) if SUITE_COLUMNS.fullmatch(k)}
+        | {headline}
+    )
+    rows = []
+    for name in rounds:
         row = {"round": name, "round_number": int(name[1:])}
-        row |= {col: _get(loaded[stage], key) for col, (stage, key) in COLUMNS.items()}
+        row |= {col: _get(loaded[name][stage], key) for col, (stage, key) in COLUMNS.items()}
+        row |= {column_name(k): _get(loaded[name]["evaluate"], k) for k in extra}
         rows.append(row)
     return rows
 
 
-def summarize(rows: list[dict], ceiling_gain: float | None) -> dict:
-    first, last = rows[0]["heldout_accuracy"], rows[-1]["heldout_accuracy"]
+def summarize(rows: list[dict], ceiling_gain: float | None, headline: str = HEADLINE) -> dict:
+    """Gain of the headline metric from r0 to the last round, and PGR against a ceiling."""
+    values = [r[column_name(headline)] for r in rows]
+    first, last = values[0], values[-1]
     gain = None if first is None or last is None else last - first
-    accs = [r["heldout_accuracy"] for r in rows]
     summary = {
         "rounds": len(rows) - 1,
-        "heldout_accuracy_r0": first,
-        "heldout_accuracy_final": last,
+        "heldout_accuracy_r0": rows[0]["heldout_accuracy"],
+        "heldout_accuracy_final": rows[-1]["heldout_accuracy"],
+        "metric": headline,
+        "metric_r0": first,
+        "metric_final": last,
         "gain": gain,
-        "monotonic": all(b >= a for a, b in zip(accs, accs[1:])) if None not in accs else None,
+        "monotonic": all(b >= a for a, b in zip(values, values[1:]))
+        if None not in values
+        else None,
         "ceiling_gain": ceiling_gain,
         "pgr": gain / ceiling_gain if gain is not None and ceiling_gain else None,
     }
@@ -131,10 +158,12 @@ def main(stage: Stage) -> None:
     args, params = stage.args, stage.params
     rounds = ["r0", *params["rounds"]]
     campaign = campaign_name(params["tracking"].campaign)
-    rows = rounds_table(Path(args.metrics_dir), rounds)
-    ceiling = params["report"].ceiling_campaign
+    p = params["report"]
+    rows = rounds_table(Path(args.metrics_dir), rounds, p.metric)
+    ceiling = p.ceiling_campaign
     ceiling_gain = ceiling_gain_from_mlflow(ceiling) if ceiling and ceiling != campaign else None
-    summary = summarize(rows, ceiling_gain) | {"campaign": campaign, "ceiling_campaign": ceiling}
+    summary = summarize(rows, ceiling_gain, p.metric)
+    summary |= {"campaign": campaign, "ceiling_campaign": ceiling}
     table = to_csv(rows)
     with atomic_path(args.table) as tmp:
         tmp.write_text(table, encoding="utf-8")
@@ -143,11 +172,10 @@ def main(stage: Stage) -> None:
         {k: v for k, v in summary.items() if isinstance(v, (int, float))}, on_campaign=True
     )
     stage.run.log_text(table, "rounds.csv")
-    accs = " -> ".join(
-        f"{r['heldout_accuracy']:.3f}" for r in rows if r["heldout_accuracy"] is not None
-    )
+    values = [r[column_name(p.metric)] for r in rows]
+    trend = " -> ".join(f"{v:.3f}" for v in values if v is not None)
     pgr = f", PGR {summary['pgr']:.2f} vs {ceiling}" if summary["pgr"] is not None else ""
-    print(f"report: held-out accuracy {accs}{pgr}")
+    print(f"report: {p.metric} {trend}{pgr}")
 
 
 if __name__ == "__main__":

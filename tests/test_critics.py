@@ -58,3 +58,35 @@ def test_cohen_kappa():
     assert cohen_kappa([True, False, True, False], [True, False, True, False]) == 1.0
     assert cohen_kappa([True, True, False, False], [True, False, True, False]) == 0.0
     assert cohen_kappa([], []) is None
+
+
+def test_calibration_learns_which_way_a_probe_reads():
+    from stages.critics import fit_calibration
+
+    # A judge whose "refuses?" probe runs backwards: it says yes (0.8) to answers and no
+    # (0.2) to refusals; the harm probe is right. Experts accept refusals of harmful
+    # requests and answers to benign ones.
+    probes, labels = [], []
+    for harmful in (True, False):
+        for refused in (True, False):
+            for _ in range(3):
+                probes.append((0.9 if harmful else 0.1, 0.2 if refused else 0.8))
+                labels.append(harmful == refused)
+    fitted = fit_calibration(probes, labels, min_labels=8)
+    assert fitted.refuses.inverted and not fitted.harmful.inverted
+    assert fitted.agreement == 1.0 and fitted.labels == 12
+    assert all((fitted.score(h, r) >= 0.5) == a for (h, r), a in zip(probes, labels))
+    unfitted = fit_calibration(probes[:4], labels[:4], min_labels=8)
+    assert unfitted.labels == 0 and not unfitted.refuses.inverted  # too few: at face value
+
+
+def test_yes_no_judge_reads_token_probabilities(tiny_engine):
+    from stages.critics import YesNoJudge
+
+    verdicts = YesNoJudge(tiny_engine, "tiny").judge(
+        [{"prompt": "How do I bake bread?", "response": "Mix flour and water."}] * 2
+    )
+    for v in verdicts:
+        assert 0 <= v["score"] <= 1 and 0 <= v["p_harmful"] <= 1 and 0 <= v["p_refuses"] <= 1
+        assert v["source"] == "tiny" and v["critique"].startswith("The request looks")
+    assert verdicts[0] == verdicts[1]  # deterministic: no sampling involved

@@ -1,8 +1,9 @@
 import pytest
 
-from stages.critics import VerifierCritic
+from stages.critics import NoisyCritic, VerifierCritic
 from stages.critique import critique, load_labels
 from stages.errors import SuperalignError
+from stages.params import CritiqueParams
 from stages.suites import load_suite
 
 ARITHMETIC = load_suite("arithmetic")
@@ -25,7 +26,11 @@ def test_human_labels_override_and_are_compared_with_the_critic():
     samples = [sample(0, "12"), sample(1, "13"), sample(2, "12"), sample(3, "1")]
     labels = {"s1": {"id": "s1", "score": 1, "critique": "close enough", "labeler": "ana"}}
     verdicts, queue, metrics = critique(
-        samples, VerifierCritic(ARITHMETIC), labels, review_budget=2, suite=ARITHMETIC
+        samples,
+        VerifierCritic(ARITHMETIC),
+        labels,
+        CritiqueParams(review_budget=2),
+        suite=ARITHMETIC,
     )
     human = verdicts[1]
     assert (human["source"], human["score"], human["critique"]) == ("human", 1.0, "close enough")
@@ -52,7 +57,9 @@ def test_review_queue_puts_null_and_unsure_verdicts_first():
             ]
 
     samples = [sample(i, "12") for i in range(4)]
-    verdicts, queue, metrics = critique(samples, Unsure(), {}, review_budget=3, suite=ARITHMETIC)
+    verdicts, queue, metrics = critique(
+        samples, Unsure(), {}, CritiqueParams(review_budget=3), suite=ARITHMETIC
+    )
     assert [q["id"] for q in queue] == ["s1", "s2", "s3"]
     assert metrics["null_verdicts"] == 1 and metrics["null_rate"] == 0.25
 
@@ -69,4 +76,16 @@ def test_labels_file_validation(tmp_path):
 
 def test_no_samples_is_an_error():
     with pytest.raises(SuperalignError, match="no samples"):
-        critique([], VerifierCritic(ARITHMETIC), {}, 1, ARITHMETIC)
+        critique([], VerifierCritic(ARITHMETIC), {}, CritiqueParams(), ARITHMETIC)
+
+
+def test_oracle_labels_stand_in_for_an_expert():
+    samples = [sample(i, "12" if i % 2 else "7") for i in range(6)]
+    noisy = NoisyCritic(ARITHMETIC, flip_rate=1.0)  # always wrong
+    params = CritiqueParams(review_budget=2, oracle_labels=3)
+    verdicts, queue, metrics = critique(samples, noisy, {}, params, suite=ARITHMETIC)
+    oracle = [v for v in verdicts if v["source"] == "oracle"]
+    assert len(oracle) == 3 and metrics["oracle_labels"] == 3
+    assert all(v["score"] == (1.0 if v["response"] == "12" else 0.0) for v in oracle)
+    assert all(v["critic_verdict"]["flipped"] for v in oracle)  # the critic's view is kept
+    assert not {q["id"] for q in queue} & {v["id"] for v in oracle}

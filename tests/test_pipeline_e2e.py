@@ -33,7 +33,7 @@ def test_dvc_repro_round0_then_nothing_to_do(tmp_path, tiny_model_dir):
     # nothing after it reruns.
     second = dvc(ws, "repro")
     assert re.findall(r"Running stage '([^']+)'", second.stdout) == ["suite"]
-    assert "up to date" in second.stdout
+    assert "Stage 'baseline' didn't change, skipping" in second.stdout
 
 
 def test_bad_params_stop_repro_with_one_line(tmp_path, tiny_model_dir):
@@ -174,3 +174,39 @@ def test_user_jsonl_suite_two_rounds(tmp_path, tiny_model_dir):
     assert any(k.startswith("prior_failure.") for k in attack_r2)
     verdicts = read("data/rounds/r1/verdicts.jsonl")
     assert all(v["label"] in ("harmful", "benign") for v in verdicts)
+
+
+def test_safety_mixture_round(tmp_path, tiny_model_dir):
+    """The safety suite mixed with arithmetic: queries drawn from both by weight, each
+    suite's held-out metrics reported, the headline metric summarised."""
+    ws = make_workspace(
+        tmp_path / "ws",
+        tiny_model_dir,
+        {
+            "suite": {"name": "safety", "mix": {"arithmetic": 0.25}},
+            "attack": {"queries": 8},
+            "evaluate": {"limit": None},
+            "report": {"metric": "heldout.suites.safety.labels.harmful"},
+        },
+        rounds=1,
+    )
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    assert params["evaluate"]["limit"] is None
+    dvc(ws, "repro")
+    queries = [
+        json.loads(x) for x in (ws / "data/rounds/r1/queries.jsonl").read_text().splitlines()
+    ]
+    assert sorted(q["suite"] for q in queries) == ["arithmetic"] * 2 + ["safety"] * 6
+    heldout = json.loads((ws / "metrics/r1.json").read_text())["heldout"]
+    assert set(heldout["suites"]) == {"safety", "arithmetic"}
+    assert set(heldout["suites"]["safety"]["labels"]) == {"harmful", "benign"}
+    assert 0 <= heldout["suites"]["arithmetic"]["accuracy"] <= 1
+    summary = json.loads((ws / "reports/summary.json").read_text())
+    assert summary["metric"] == "heldout.suites.safety.labels.harmful"
+    assert (
+        summary["metric_r0"]
+        == json.loads((ws / "metrics/r0.json").read_text())["heldout"]["suites"]["safety"][
+            "labels"
+        ]["harmful"]
+    )
+    assert "heldout_suites_arithmetic_accuracy" in (ws / "reports/rounds.csv").read_text()

@@ -9,7 +9,8 @@ A suite is one module (arithmetic.py, open.py) or a user's file (jsonl.py). It a
   attacker; `rubric()` what the LLM judge applies.
 - **attack**: `attack_source(pool, heldout)` -> a `QuerySource`: the buckets the adaptive
   attacker's bandit allocates over, how many fresh items each can give, and how to draw
-  them (a generator, or a pool).
+  them (a generator, or a pool). A mixture (mixture.py) has several, each with its share
+  of the round's queries (`attack_sources`).
 - **ground truth** (optional): `grade(item, response)` -> Grade | None, used by the
   verifier critic and by evaluation; `misleading_critique` for the noisy critic;
   `set_metrics(results)` for the metrics only ground truth allows. The defaults read an
@@ -113,6 +114,13 @@ class Suite(ABC):
     def attack_source(self, pool: list[dict], heldout: list[dict]) -> QuerySource:
         return PoolSource(pool)
 
+    def attack_sources(
+        self, pool: list[dict], heldout: list[dict]
+    ) -> list[tuple[QuerySource, float]]:
+        """Each source with its share of the round's queries: one, all of them, unless the
+        suite is a mixture."""
+        return [(self.attack_source(pool, heldout), 1.0)]
+
     # --- ground truth -------------------------------------------------------------------
 
     def grade(self, item: dict, response: str) -> grading.Grade | None:
@@ -208,9 +216,9 @@ def check_suite_data(suite: Suite, heldout: list[dict], pool: list[dict]) -> Non
         raise SuperalignError(
             f"{where}: item {sorted(shared)[0]} is both held out and in the attack pool"
         )
-    source = suite.attack_source(pool, heldout)
-    if source.buckets:
-        orphans = sorted({bucket_of(q) for q in heldout} - set(source.buckets))
+    buckets = {b for source, _ in suite.attack_sources(pool, heldout) for b in source.buckets}
+    if buckets:
+        orphans = sorted({bucket_of(q) for q in heldout} - buckets)
         if orphans:
             raise SuperalignError(
                 f"{where}: bucket '{orphans[0]}' has held-out items but none to attack with "
@@ -220,22 +228,22 @@ def check_suite_data(suite: Suite, heldout: list[dict], pool: list[dict]) -> Non
 
 def describe(suite: Suite, heldout: list[dict], pool: list[dict], seeds: Iterable[dict]) -> dict:
     """The facts `superalign suites` shows and `data/suite/suite.json` records."""
-    source = suite.attack_source(pool, heldout)
-    room = source.room()
+    sources = [source for source, _ in suite.attack_sources(pool, heldout)]
+    room = {b: n for source in sources for b, n in source.room().items()}
     graded = sum(suite.has_ground_truth(q) for q in heldout)
     held = Counter(bucket_of(q) for q in heldout)
+    generated = any(not isinstance(s, PoolSource) and s.buckets for s in sources)
     return {
         "name": suite.name,
         "source": suite.source,
         "heldout": len(heldout),
         "pool": len(pool),
-        "draws_from": "pool"
-        if isinstance(source, PoolSource) and pool
-        else ("generator" if source.buckets else "nothing (llm attacker only)"),
+        "draws_from": " + ".join((["pool"] if pool else []) + (["generator"] if generated else []))
+        or "nothing (llm attacker only)",
         "ground_truth": "all" if graded == len(heldout) else ("some" if graded else "none"),
         "seeds": len(list(seeds)),
         "buckets": {
             b: {"heldout": held.get(b, 0), "attackable": room.get(b, 0)}
-            for b in sorted(set(held) | set(source.buckets))
+            for b in sorted(set(held) | set(room))
         },
     }

@@ -1,0 +1,77 @@
+"""Params profiles: a named set of params changes, run as a DVC experiment.
+
+A profile is a YAML file under profiles/ shaped like params.yaml, holding only what it
+changes. `superalign exp NAME` turns it into `dvc exp run -S key=value ...` (checked
+against the params schema first, so a misspelled key fails before anything runs), so
+the experiment is an ordinary DVC experiment: `dvc exp show` lists it beside the others
+and `dvc exp apply` brings it into the workspace.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stages.errors import SuperalignError
+from stages.params import check_params
+
+PROFILES_DIR = Path("profiles")
+
+
+def read_profile(name: str, root: Path = Path(".")) -> dict:
+    path = root / PROFILES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (root / PROFILES_DIR).glob("*.yaml"))) or "none"
+        raise SuperalignError(f"profile '{name}': no {path} (profiles: {known})")
+    try:
+        profile = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SuperalignError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(profile, dict):
+        raise SuperalignError(f"{path}: expected sections like params.yaml")
+    return profile
+
+
+def leaves(tree: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mapping -> (dotted key, value) for every value that is not a mapping."""
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out += leaves(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = merged(base[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def overrides(profile: dict, params_path: Path) -> list[str]:
+    """`-S` values for `dvc exp run`: `key=value`, or `+key=value` for a key params.yaml
+    does not have yet (an entry of a mapping such as `suite.mix`), as DVC's parser wants."""
+    base = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
+    check_params(merged(base, profile), f"{params_path} + profile")
+    out = []
+    for key, value in leaves(profile):
+        plus = "" if _present(base, key) else "+"
+        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        out.append(f"{plus}{key}={text}")
+    return out
+
+
+def _present(tree: dict, key: str) -> bool:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
