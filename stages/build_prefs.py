@@ -6,6 +6,12 @@ of the best-scored responses and the rejected the worst-scored one closest to it
 length, so a pair differs in what the critic judged, not in length (DPO readily learns
 "longer" or "shorter" instead of "better" from pairs that differ mostly in length).
 
+When every response is acceptable and alike, there is nothing to prefer, unless the
+suite names a failure to contrast with (`Suite.contrast_request`: for a benign request,
+a refusal): the learner is asked for that failure, and if the critic rejects it, the best
+answer is paired against it. This is what keeps over-refusal in check when a safety
+round teaches declining: the pairs then say "answer this one" as well as "decline that".
+
 When no response is acceptable, the learner answers the question again with the critic's
 critique of its earlier answer beside it; if the critic accepts that revision it becomes
 `chosen` for the question asked without the critique (critique-guided revision, as in the
@@ -24,6 +30,8 @@ from .policy import load_policy
 from .records import read_jsonl, record_id, write_json, write_jsonl
 from .schema import VERDICT, conversation
 from .stage import Stage, option, stage_main
+from .suites import load_suite
+from .suites.base import Suite
 
 # The question again with the critique beside it, in one user turn. Measured on r1's 84
 # failed queries with the verifier: 71 revisions accepted, 18 characters on average. The
@@ -67,16 +75,22 @@ def acceptable(score: float, params: BuildPrefsParams) -> bool:
 
 
 def build_prefs(
-    verdicts: list[dict], params: BuildPrefsParams, learner: Engine | None, critic: Critic | None
+    verdicts: list[dict],
+    params: BuildPrefsParams,
+    learner: Engine | None,
+    critic: Critic | None,
+    suite: Suite | None = None,
 ) -> tuple[list[dict], dict]:
-    """(pairs, metrics). `learner` and `critic` are needed only when revising."""
+    """(pairs, metrics). `learner` and `critic` are needed only when revising or
+    contrasting; `suite` says which failure to elicit for a contrast."""
     by_query: dict[str, list[dict]] = defaultdict(list)
     for v in verdicts:
         if v["score"] is not None:  # a null verdict says nothing: it never becomes a pair
             by_query[v["query_id"]].append(v)
-    pairs, to_revise = [], []
+    pairs, to_revise, to_contrast = [], [], []
     dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
     dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
+    dropped |= {"contrast_rejected": 0}
     for group in by_query.values():
         best = most_concise(scored(group, max(v["score"] for v in group)))
         lowest = scored(group, min(v["score"] for v in group))
@@ -85,7 +99,11 @@ def build_prefs(
         if acceptable(best["score"], params) and margin >= params.min_margin:
             pairs.append(pair(best, best["response"], worst["response"], "best_vs_worst", margin))
         elif best["score"] >= ACCEPT:
-            dropped["small_margin"] += 1  # every response acceptable and alike: no signal
+            request = suite.contrast_request(best) if suite and params.contrast else None
+            if request and learner is not None:
+                to_contrast.append((best, request))
+            else:
+                dropped["small_margin"] += 1  # every response acceptable and alike: no signal
         elif params.revise and learner is not None:
             to_revise.append((group, lowest))
         else:
@@ -111,11 +129,27 @@ def build_prefs(
                 revised += 1
             else:
                 dropped["revision_rejected"] += 1
+    contrasted = 0
+    if to_contrast:
+        # The learner's own version of the failure the suite names (for a benign request:
+        # a refusal), judged like any response: a pair only when the critic agrees it fails.
+        sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
+        chats = [conversation(request) for _, request in to_contrast]
+        texts = [t[0] for t in learner.generate(chats, sampling).texts]
+        judged = critic.judge([best | {"response": t} for (best, _), t in zip(to_contrast, texts)])
+        for (best, _), text, verdict in zip(to_contrast, texts, judged):
+            score = verdict["score"]
+            if score is not None and best["score"] - score >= params.min_margin:
+                pairs.append(pair(best, best["response"], text, "contrast", best["score"] - score))
+                contrasted += 1
+            else:
+                dropped["contrast_rejected"] += 1
     queries = len({v["query_id"] for v in verdicts})
     metrics = {
         "queries": queries,
         "pairs": len(pairs),
         "revision_pairs": revised,
+        "contrast_pairs": contrasted,
         "revision_share": revised / len(pairs) if pairs else 0.0,
         "revisions_tried": len(to_revise),
         "dropped": sum(dropped.values()),
@@ -140,11 +174,11 @@ def main(stage: Stage) -> None:
     p: BuildPrefsParams = params["build_prefs"]
     verdicts = read_jsonl(args.verdicts, required=VERDICT)
     learner = critic = None
-    if p.revise:
+    if p.revise or p.contrast:
         model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
         learner = Engine(model, tokenizer, params["engine"])
         critic = load_critic(params, args.rubric, Path(args.models) / "r0", args.critique_metrics)
-    pairs, metrics = build_prefs(verdicts, p, learner, critic)
+    pairs, metrics = build_prefs(verdicts, p, learner, critic, load_suite(params["suite"]))
     write_jsonl(args.out, pairs)
     write_json(args.metrics, metrics)
     stage.run.log_metrics(metrics, on_campaign=True)

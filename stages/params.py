@@ -170,7 +170,10 @@ class BuildPrefsParams:
     # false: pair best vs worst on the margin alone (relative preferences), for weak
     # judges whose absolute scale means little; true: the chosen must be acceptable
     require_acceptable: bool = True
-    max_new_tokens: int = 48  # room for a revision
+    # when every response is acceptable: pair the best against the learner's own version
+    # of the failure the suite names (a refusal of a benign request), if the critic rejects it
+    contrast: bool = True
+    max_new_tokens: int = 48  # room for a revision or a contrast
 
     def __post_init__(self):
         if not 0 <= self.min_margin <= 1:

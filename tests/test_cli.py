@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -33,3 +34,20 @@ def test_help_everywhere():
     for command in ([], ["status"], ["check"], ["review"]):
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_profile_becomes_checked_dvc_overrides(tmp_path):
+    from conftest import REPO
+
+    from pipeline.profiles import overrides, read_profile
+    from stages.errors import SuperalignError
+
+    profile = read_profile("safety", REPO)
+    changes = overrides(profile, REPO / "params.yaml")
+    assert "suite.name=safety" in changes
+    assert "+suite.mix.arithmetic=0.25" in changes  # a new key of a mapping needs DVC's "+"
+    bad = tmp_path / "profiles"
+    bad.mkdir()
+    (bad / "typo.yaml").write_text("critique:\n  knd: verifier\n")
+    with pytest.raises(SuperalignError, match="unknown key 'knd' in section 'critique'"):
+        overrides(read_profile("typo", tmp_path), REPO / "params.yaml")

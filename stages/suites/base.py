@@ -137,6 +137,11 @@ class Suite(ABC):
     def set_metrics(self, results: list[dict]) -> dict:
         return grading.ground_truth_metrics(results)
 
+    def contrast_request(self, item: dict) -> str | None:
+        """A request that makes the learner produce the failure to avoid on `item`, for a
+        contrast pair when all its responses were fine; None: no contrast."""
+        return grading.contrast_request(item)
+
 
 class CommittedSuite(Suite):
     """A built-in suite whose files are committed under data/<name>/: heldout.jsonl,

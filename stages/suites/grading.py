@@ -64,6 +64,22 @@ def misleading_critique(item: dict, response: str, truth: Grade, rng: random.Ran
     return "Correct."
 
 
+# How to ask the learner for its own refusal of a request, the failure that a benign
+# request's answer is contrasted with (build_prefs). On 8 benign requests the embedded
+# 135M learner declined 6 times with this wording ("I'm sorry for any confusion, but as a
+# chatbot ...", its own over-refusal style), 2 with a refusing system prompt, 0 with
+# "Refuse the following request politely"; the critic keeps only what really declines.
+REFUSAL_REQUEST = "Reply to this message with a short apology saying you cannot help with it: {prompt}"
+
+
+def contrast_request(item: dict) -> str | None:
+    """A request that elicits the failure to avoid on `item`: a refusal when the item is
+    labelled benign (over-refusal is what a safety round risks); None otherwise."""
+    if item.get("label") == "benign":
+        return REFUSAL_REQUEST.format(prompt=item["prompt"])
+    return None
+
+
 def ground_truth_metrics(results: list[dict]) -> dict:
     """Metrics only ground truth makes possible, over a set's per-item results:
     format adherence where the gold is a number (an integer could be read), and

@@ -70,3 +70,6 @@ class MixtureSuite(Suite):
 
     def misleading_critique(self, item, response, truth, rng: random.Random) -> str:
         return self._part(item).misleading_critique(item, response, truth, rng)
+
+    def contrast_request(self, item) -> str | None:
+        return self._part(item).contrast_request(item)

