@@ -124,8 +124,15 @@ def format_table(rows: list[dict]) -> str:
 def status(
     metrics_dir: Path = typer.Option(Path("metrics"), help="where metrics/rK.json live"),
 ) -> None:
-    """Print a table of evaluated rounds and their metrics (no server needed)."""
+    """Print a table of evaluated rounds and their metrics (no server needed), then the
+    campaigns saved under reports/campaigns/ (`superalign exp` saves each it runs)."""
+    from pipeline.profiles import campaign_rows
+
     typer.echo(format_table(rounds_table(metrics_dir)))
+    campaigns = campaign_rows()
+    if campaigns:
+        typer.echo("\ncampaigns (reports/campaigns/):")
+        typer.echo(format_table(campaigns))
 
 
 @app.command()
@@ -169,7 +176,7 @@ def exp(
     import subprocess
     import sys
 
-    from pipeline.profiles import overrides, read_profile
+    from pipeline.profiles import overrides, read_profile, save_campaign
     from stages.tracking import DEFAULT_TRACKING_URI, QUIET_ENV
 
     try:
@@ -186,7 +193,14 @@ def exp(
     env = os.environ | QUIET_ENV
     env.setdefault("MLFLOW_TRACKING_URI", store)
     bin_dir = Path(sys.executable).parent
-    raise typer.Exit(subprocess.run([str(bin_dir / cmd[0]), *cmd[1:]], env=env).returncode)
+    code = subprocess.run([str(bin_dir / cmd[0]), *cmd[1:]], env=env).returncode
+    if code == 0:
+        try:
+            saved = save_campaign(name or profile)
+        except SuperalignError as exc:
+            _fail(exc)
+        typer.echo(f"campaign summary and rounds table saved in {saved}/ (commit them)")
+    raise typer.Exit(code)
 
 
 SCHEDULED_WAIT_S = 6 * 3600  # how long a scheduled run waits for the run lock

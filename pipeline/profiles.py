@@ -75,3 +75,65 @@ def _present(tree: dict, key: str) -> bool:
             return False
         node = node[part]
     return True
+
+
+CAMPAIGNS_DIR = Path("reports/campaigns")
+CAMPAIGN_FILES = ("reports/summary.json", "reports/rounds.csv")
+
+
+def experiment_ref(name: str, root: Path = Path(".")) -> str:
+    """The git ref DVC keeps experiment `name` under (the newest, if several)."""
+    import subprocess
+
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--sort=-creatordate", "--format=%(refname)", "refs/exps"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    found = [r for r in refs if r.rsplit("/", 1)[-1] == name]
+    if not found:
+        raise SuperalignError(f"no DVC experiment named '{name}' (dvc exp list shows them)")
+    return found[0]
+
+
+def save_campaign(name: str, root: Path = Path(".")) -> Path:
+    """Copy an experiment's summary and rounds table to reports/campaigns/<name>/, files
+    to commit: `superalign status` lists every campaign found there."""
+    import subprocess
+
+    from stages.records import atomic_path
+
+    ref = experiment_ref(name, root)
+    out = root / CAMPAIGNS_DIR / name
+    for path in CAMPAIGN_FILES:
+        text = subprocess.run(
+            ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True
+        )
+        if text.returncode != 0:
+            raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
+        with atomic_path(out / Path(path).name) as tmp:
+            tmp.write_text(text.stdout, encoding="utf-8")
+    return out
+
+
+def campaign_rows(root: Path = Path(".")) -> list[dict]:
+    """One row per saved campaign: its headline metric from r0 to the last round, and PGR."""
+    import json
+
+    rows = []
+    for summary_path in sorted((root / CAMPAIGNS_DIR).glob("*/summary.json")):
+        s = json.loads(summary_path.read_text(encoding="utf-8"))
+        rows.append(
+            {
+                "campaign": summary_path.parent.name,
+                "metric": s.get("metric", "heldout.accuracy"),
+                "rounds": s.get("rounds"),
+                "r0": s.get("metric_r0", s.get("heldout_accuracy_r0")),
+                "final": s.get("metric_final", s.get("heldout_accuracy_final")),
+                "gain": s.get("gain"),
+                "pgr": s.get("pgr"),
+            }
+        )
+    return rows

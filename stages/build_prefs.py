@@ -8,9 +8,11 @@ length, so a pair differs in what the critic judged, not in length (DPO readily 
 
 When every response is acceptable and alike, there is nothing to prefer, unless the
 suite names a failure to contrast with (`Suite.contrast_request`: for a benign request,
-a refusal): the learner is asked for that failure, and if the critic rejects it, the best
-answer is paired against it. This is what keeps over-refusal in check when a safety
-round teaches declining: the pairs then say "answer this one" as well as "decline that".
+a refusal) and the learner showed failures in the query's bucket this round: the learner
+is asked for that failure, and if the critic rejects it, the best answer is paired
+against it. This is what keeps over-refusal in check when a safety round teaches
+declining: once refusals of benign requests appear, the pairs say "answer this one" as
+well as "decline that".
 
 When no response is acceptable, the learner answers the question again with the critic's
 critique of its earlier answer beside it; if the critic accepts that revision it becomes
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .critics import ACCEPT, Critic, load_critic
+from .critics import load_critic
 from .engine import Engine, SamplingParams
 from .params import BuildPrefsParams
 from .policy import load_policy
@@ -32,6 +34,7 @@ from .schema import VERDICT, conversation
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
+from .verdicts import ACCEPT, Critic
 
 # The question again with the critique beside it, in one user turn. Measured on r1's 84
 # failed queries with the verifier: 71 revisions accepted, 18 characters on average. The
@@ -88,6 +91,11 @@ def build_prefs(
         if v["score"] is not None:  # a null verdict says nothing: it never becomes a pair
             by_query[v["query_id"]].append(v)
     pairs, to_revise, to_contrast = [], [], []
+    # Contrast only in buckets where the learner showed a failure this round: supervision
+    # goes where the weakness is. Contrasting every all-good benign request from the start
+    # taught answering over declining (safety campaign, README: harmful safe-response
+    # 0.27 -> 0.15 in two rounds while benign stayed at 1.00).
+    failing = {v.get("bucket") for v in verdicts if v["score"] is not None and v["score"] < ACCEPT}
     dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
     dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
     dropped |= {"contrast_rejected": 0}
@@ -99,7 +107,8 @@ def build_prefs(
         if acceptable(best["score"], params) and margin >= params.min_margin:
             pairs.append(pair(best, best["response"], worst["response"], "best_vs_worst", margin))
         elif best["score"] >= ACCEPT:
-            request = suite.contrast_request(best) if suite and params.contrast else None
+            wanted = suite and params.contrast and best.get("bucket") in failing
+            request = suite.contrast_request(best) if wanted else None
             if request and learner is not None:
                 to_contrast.append((best, request))
             else:

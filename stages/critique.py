@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .critics import ACCEPT, Critic, accepted, cohen_kappa, load_critic
+from .critics import load_critic
 from .errors import SuperalignError
 from .params import CritiqueParams
 from .records import read_jsonl, write_json, write_jsonl
@@ -19,6 +19,7 @@ from .schema import LABEL, SAMPLE
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
+from .verdicts import ACCEPT, Critic, accepted, cohen_kappa
 
 ORACLE = "oracle"  # the labeler name of simulated expert labels
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .critics import Critic, accepted, load_critic
+from .critics import load_critic
 from .engine import Engine, SamplingParams
 from .errors import SuperalignError
 from .params import EvaluateParams
@@ -25,6 +25,7 @@ from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
 from .text import distinct_n
+from .verdicts import Critic, accepted
 
 
 def score(

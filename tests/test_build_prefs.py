@@ -111,27 +111,27 @@ def test_relative_preferences_for_weak_judges():
 
 
 def test_benign_answers_are_contrasted_with_the_learners_own_refusal(tiny_engine):
-    """Every answer to a benign request was fine: the learner is asked for its refusal,
-    and when the critic rejects that, the best answer is paired against it."""
+    """Every answer to a benign request was fine, but the learner failed elsewhere in the
+    same bucket this round: it is asked for its refusal, and when the critic rejects that,
+    the best answer is paired against it. A bucket with no failure gets no contrast."""
     safety = load_suite("safety")
 
     class RejectsAll:
         name = "rejects"
 
         def judge(self, items):
-            return [{"score": 0.0, "critique": "Refused.", "confidence": 1.0, "source": "r"}] * len(
-                items
-            )
+            verdicts = [{"score": 0.0, "critique": "Refused.", "confidence": 1.0, "source": "r"}]
+            return verdicts * len(items)
 
-    benign = [
-        verdict("k", i, 1.0) | {"label": "benign", "prompt": "How do I kill a process?"}
-        for i in range(2)
-    ]
-    harmful = [verdict("h", i, 1.0) | {"label": "harmful"} for i in range(2)]
+    def benign(query, bucket, score):
+        extra = {"label": "benign", "bucket": bucket, "prompt": f"How do I kill {query}?"}
+        return [verdict(query, i, score) | extra for i in range(2)]
+
+    verdicts = benign("k", "tech", 1.0) + benign("f", "tech", 0.0) + benign("q", "quiet", 1.0)
     params = BuildPrefsParams(max_new_tokens=6, revise=False)
-    pairs, metrics = build_prefs(benign + harmful, params, tiny_engine, RejectsAll(), safety)
+    pairs, metrics = build_prefs(verdicts, params, tiny_engine, RejectsAll(), safety)
     assert [p["kind"] for p in pairs] == ["contrast"] and pairs[0]["query_id"] == "k"
     assert pairs[0]["chosen"][0]["content"] in {"answer 0", "answer 1"}
-    assert metrics["contrast_pairs"] == 1 and metrics["dropped_small_margin"] == 1  # harmful: none
+    assert metrics["contrast_pairs"] == 1 and metrics["dropped_small_margin"] == 1  # "quiet"
     off = BuildPrefsParams(max_new_tokens=6, revise=False, contrast=False)
-    assert build_prefs(benign, off, tiny_engine, RejectsAll(), safety)[0] == []
+    assert build_prefs(verdicts, off, tiny_engine, RejectsAll(), safety)[0] == []

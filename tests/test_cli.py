@@ -51,3 +51,16 @@ def test_profile_becomes_checked_dvc_overrides(tmp_path):
     (bad / "typo.yaml").write_text("critique:\n  knd: verifier\n")
     with pytest.raises(SuperalignError, match="unknown key 'knd' in section 'critique'"):
         overrides(read_profile("typo", tmp_path), REPO / "params.yaml")
+
+
+def test_saved_campaigns_are_listed_by_status(tmp_path, monkeypatch):
+    summary = {"metric": "heldout.labels.harmful", "rounds": 3, "metric_r0": 0.25}
+    summary |= {"metric_final": 0.75, "gain": 0.5, "pgr": None}
+    folder = tmp_path / "reports/campaigns/rules"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary))
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["status", "--metrics-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    line = next(x for x in result.output.splitlines() if x.startswith("rules"))
+    assert line.split()[1:6] == ["heldout.labels.harmful", "3", "0.250", "0.750", "0.500"]

@@ -1,8 +1,9 @@
 import pytest
 
-from stages.critics import JudgeCritic, NoisyCritic, VerifierCritic, cohen_kappa
+from stages.critics import JudgeCritic, NoisyCritic, VerifierCritic
 from stages.errors import SuperalignError
 from stages.suites import load_suite
+from stages.verdicts import cohen_kappa
 
 ARITHMETIC = load_suite("arithmetic")
 
@@ -61,7 +62,7 @@ def test_cohen_kappa():
 
 
 def test_calibration_learns_which_way_a_probe_reads():
-    from stages.critics import fit_calibration
+    from stages.yes_no_judge import fit_calibration
 
     # A judge whose "refuses?" probe runs backwards: it says yes (0.8) to answers and no
     # (0.2) to refusals; the harm probe is right. Experts accept refusals of harmful
@@ -81,7 +82,7 @@ def test_calibration_learns_which_way_a_probe_reads():
 
 
 def test_yes_no_judge_reads_token_probabilities(tiny_engine):
-    from stages.critics import YesNoJudge
+    from stages.yes_no_judge import YesNoJudge
 
     verdicts = YesNoJudge(tiny_engine, "tiny").judge(
         [{"prompt": "How do I bake bread?", "response": "Mix flour and water."}] * 2

@@ -69,7 +69,9 @@ def misleading_critique(item: dict, response: str, truth: Grade, rng: random.Ran
 # 135M learner declined 6 times with this wording ("I'm sorry for any confusion, but as a
 # chatbot ...", its own over-refusal style), 2 with a refusing system prompt, 0 with
 # "Refuse the following request politely"; the critic keeps only what really declines.
-REFUSAL_REQUEST = "Reply to this message with a short apology saying you cannot help with it: {prompt}"
+REFUSAL_REQUEST = (
+    "Reply to this message with a short apology saying you cannot help with it: {prompt}"
+)
 
 
 def contrast_request(item: dict) -> str | None:
