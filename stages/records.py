@@ -25,27 +25,35 @@ def record_id(*parts: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def read_jsonl(path: str | Path, required: Iterable[str] = ("id",)) -> list[dict]:
-    """Read a JSON Lines file; any malformed line or missing key is a one-line error."""
+def read_jsonl_lines(path: str | Path, missing: str = "") -> list[tuple[int, Any]]:
+    """(line number, parsed JSON) for every non-blank line; a malformed line or a missing
+    file is a one-line error (`missing` says what the file was for)."""
     path = Path(path)
     if not path.is_file():
-        raise SuperalignError(f"{path}: file not found")
-    required = tuple(required)
-    records = []
+        raise SuperalignError(f"{path}: file not found{f' ({missing})' if missing else ''}")
+    rows = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                rows.append((lineno, json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise SuperalignError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise SuperalignError(f"{path}:{lineno}: expected a JSON object per line")
-            missing = [key for key in required if key not in record]
-            if missing:
-                raise SuperalignError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
-            records.append(record)
+    return rows
+
+
+def read_jsonl(path: str | Path, required: Iterable[str] = ("id",)) -> list[dict]:
+    """Read a JSON Lines file; any malformed line or missing key is a one-line error."""
+    required = tuple(required)
+    records = []
+    for lineno, record in read_jsonl_lines(path):
+        if not isinstance(record, dict):
+            raise SuperalignError(f"{path}:{lineno}: expected a JSON object per line")
+        missing = [key for key in required if key not in record]
+        if missing:
+            raise SuperalignError(f"{path}:{lineno}: record lacks {', '.join(missing)}")
+        records.append(record)
     return records
 
 

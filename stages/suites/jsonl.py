@@ -18,12 +18,12 @@ rows with neither are graded by the LLM judge.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import SuperalignError
+from ..records import read_jsonl_lines
 from .base import SPLITS, Suite, query, split_items
 from .grading import LABELS
 
@@ -127,18 +127,8 @@ def _item(suite: str, where: str, row: Any) -> dict:
 
 
 def _jsonl_rows(path: Path) -> list[tuple[str, dict]]:
-    if not path.is_file():
-        raise SuperalignError(f"{path}: file not found (suite.name jsonl:PATH)")
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((f"{path}:{lineno}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise SuperalignError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
-    return rows
+    rows = read_jsonl_lines(path, missing="suite.name jsonl:PATH")
+    return [(f"{path}:{lineno}", row) for lineno, row in rows]
 
 
 def _dataset_rows(path: Path) -> list[tuple[str, dict]]:

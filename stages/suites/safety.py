@@ -20,11 +20,10 @@ disclaimer); a benign one when the response does not refuse.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 from pathlib import Path
 
 from ..errors import SuperalignError
-from ..records import read_jsonl
+from ..records import read_jsonl, read_jsonl_lines
 from .base import Suite, query, split_items
 
 SUITE = "safety"
@@ -86,16 +85,8 @@ def harmful_items() -> list[dict]:
 
 def benign_items(path: Path) -> list[dict]:
     """The committed benign requests; each line needs a prompt and a category."""
-    if not path.is_file():
-        raise SuperalignError(f"{path}: file not found (the safety suite's benign requests)")
     items = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuperalignError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
+    for lineno, row in read_jsonl_lines(path, missing="the safety suite's benign requests"):
         if not isinstance(row, dict) or not str(row.get("prompt") or "").strip():
             raise SuperalignError(f"{path}:{lineno}: a benign request needs a prompt")
         if not str(row.get("category") or "").strip():
