@@ -28,7 +28,7 @@ from .engine import Engine, SamplingParams
 from .errors import SuperalignError
 from .models import LearnerParams, load_base, load_checkpoint
 from .params import AttackParams
-from .records import read_jsonl, record_id, write_json, write_jsonl
+from .records import read_jsonl, record_id, write_jsonl
 from .schema import QUERY, RESULT
 from .stage import Stage, option, stage_main
 from .suites import load_suite
@@ -316,8 +316,7 @@ def main(stage: Stage) -> None:
             suite.name,
         )
     write_jsonl(args.out, queries)
-    write_json(args.metrics, metrics)
-    stage.run.log_metrics(metrics, on_campaign=True)
+    stage.write_metrics(args.metrics, metrics)
     print(f"attack@{stage.round}: {metrics['queries']} {p.kind} queries")
     dry = {k.removeprefix("dry."): v for k, v in metrics.items() if k.startswith("dry.")}
     if dry:

@@ -29,7 +29,7 @@ from .critics import load_critic
 from .engine import Engine, SamplingParams
 from .params import BuildPrefsParams
 from .policy import load_policy
-from .records import read_jsonl, record_id, write_json, write_jsonl
+from .records import read_jsonl, record_id, write_jsonl
 from .schema import VERDICT, conversation
 from .stage import Stage, option, stage_main
 from .suites import load_suite
@@ -182,15 +182,17 @@ def main(stage: Stage) -> None:
     args, params = stage.args, stage.params
     p: BuildPrefsParams = params["build_prefs"]
     verdicts = read_jsonl(args.verdicts, required=VERDICT)
+    suite = load_suite(params["suite"])
     learner = critic = None
     if p.revise or p.contrast:
         model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
         learner = Engine(model, tokenizer, params["engine"])
-        critic = load_critic(params, args.rubric, Path(args.models) / "r0", args.critique_metrics)
-    pairs, metrics = build_prefs(verdicts, p, learner, critic, load_suite(params["suite"]))
+        critic = load_critic(
+            params, suite, args.rubric, Path(args.models) / "r0", args.critique_metrics
+        )
+    pairs, metrics = build_prefs(verdicts, p, learner, critic, suite)
     write_jsonl(args.out, pairs)
-    write_json(args.metrics, metrics)
-    stage.run.log_metrics(metrics, on_campaign=True)
+    stage.write_metrics(args.metrics, metrics)
     print(
         f"build_prefs@{stage.round}: {metrics['pairs']} pairs "
         f"({metrics['revision_pairs']} from revisions), {metrics['dropped']} queries dropped"

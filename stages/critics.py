@@ -24,7 +24,6 @@ from .errors import SuperalignError
 from .models import LearnerParams, load_base, load_checkpoint
 from .params import CritiqueParams
 from .records import record_id
-from .suites import load_suite
 from .suites.base import Suite
 from .suites.grading import Grade
 from .verdicts import Critic, verdict
@@ -184,22 +183,16 @@ def make_critic(
 
 def load_critic(
     params: dict,
+    suite: Suite,
     rubric_path: str | Path,
     base_dir: str | Path,
     critique_metrics: str | Path | None = None,
 ) -> Critic:
-    """The critic of `params` (all sections) for the suite they name, rubric read from disk;
-    a yes/no judge reads the calibration its round's critique fitted (`critique_metrics`)."""
+    """The critic of `params` (all sections) for `suite`, rubric read from disk; a yes/no
+    judge reads the calibration its round's critique fitted (`critique_metrics`)."""
     rubric = Path(rubric_path).read_text(encoding="utf-8")
     calibration = None
     if critique_metrics and Path(critique_metrics).is_file():
         fitted = json.loads(Path(critique_metrics).read_text(encoding="utf-8")).get("calibration")
         calibration = Calibration.from_dict(fitted) if fitted else None
-    return make_critic(
-        params["critique"],
-        load_suite(params["suite"]),
-        rubric,
-        base_dir,
-        params["engine"],
-        calibration,
-    )
+    return make_critic(params["critique"], suite, rubric, base_dir, params["engine"], calibration)

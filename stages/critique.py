@@ -14,7 +14,7 @@ from pathlib import Path
 from .critics import load_critic
 from .errors import SuperalignError
 from .params import CritiqueParams
-from .records import read_jsonl, write_json, write_jsonl
+from .records import read_jsonl, write_jsonl
 from .schema import LABEL, SAMPLE
 from .stage import Stage, option, stage_main
 from .suites import load_suite
@@ -179,13 +179,12 @@ def main(stage: Stage) -> None:
     args, p = stage.args, stage.params["critique"]
     samples = read_jsonl(args.samples, required=SAMPLE)
     labels = load_labels(args.labels)
-    critic = load_critic(stage.params, args.rubric, args.base)
     suite = load_suite(stage.params["suite"])
+    critic = load_critic(stage.params, suite, args.rubric, args.base)
     verdicts, queue, metrics = critique(samples, critic, labels, p, suite)
     write_jsonl(args.out, verdicts)
     write_jsonl(args.queue, queue)
-    write_json(args.metrics, metrics)
-    stage.run.log_metrics(metrics, on_campaign=True)
+    stage.write_metrics(args.metrics, metrics)
     print(
         f"critique@{stage.round}: {metrics['items']} verdicts by {critic.name}, "
         f"{metrics['null_verdicts']} null, accept rate {metrics['accept_rate'] or 0:.2f}"

@@ -18,8 +18,7 @@ from .engine import Engine, SamplingParams
 from .errors import SuperalignError
 from .params import EvaluateParams
 from .policy import load_policy
-from .records import read_jsonl, write_json, write_jsonl
-from .round_metrics import flat
+from .records import read_jsonl, write_jsonl
 from .schema import QUERY, conversation
 from .stage import Stage, option, stage_main
 from .suites import load_suite
@@ -167,11 +166,10 @@ def main(stage: Stage) -> None:
     engine = Engine(model, tokenizer, params["engine"])
     critic = None
     if args.rubric and not all(suite.has_ground_truth(q) for qs in sets.values() for q in qs):
-        critic = load_critic(params, args.rubric, Path(args.models) / "r0")
+        critic = load_critic(params, suite, args.rubric, Path(args.models) / "r0")
     results, metrics = evaluate(sets, engine, params["evaluate"], suite, critic)
     write_jsonl(args.results, results)
-    write_json(args.metrics, metrics)
-    stage.run.log_metrics(flat(metrics), on_campaign=True)
+    stage.write_metrics(args.metrics, metrics)
     summary = ", ".join(
         f"{name} accuracy {m['accuracy']:.3f}"
         for name, m in metrics.items()

@@ -23,6 +23,8 @@ from typing import Any
 
 from .errors import one_line_errors
 from .params import DEFAULT_PARAMS, load_params
+from .records import write_json
+from .round_metrics import flat
 from .tracking import StageRun, campaign_name, stage_run
 
 
@@ -45,6 +47,12 @@ class Stage:
     params: dict[str, Any]
     round: str
     run: StageRun | None  # None for an untracked stage
+
+    def write_metrics(self, path: str, metrics: dict) -> None:
+        """The stage's metrics file (a DVC metric), and the same figures in MLflow, on the
+        stage run and the campaign run (nested keys flattened: `heldout.accuracy`)."""
+        write_json(path, metrics)
+        self.run.log_metrics(flat(metrics), on_campaign=True)
 
 
 def stage_main(

@@ -28,7 +28,7 @@ from .errors import SuperalignError
 from .models import load_checkpoint
 from .params import TrainParams, policy_chain
 from .policy import load_policy
-from .records import atomic_path, read_jsonl, write_json, write_jsonl
+from .records import atomic_path, read_jsonl, write_jsonl
 from .runtime import keep_freed_memory
 from .schema import PAIR
 from .stage import Stage, option, stage_main
@@ -169,8 +169,7 @@ def main(stage: Stage) -> None:
     metrics = train(
         pairs, model, tokenizer, p, args.out, ref, round_name=stage.round, replay=replay
     )
-    write_json(args.metrics, metrics)
-    stage.run.log_metrics(metrics, on_campaign=True)
+    stage.write_metrics(args.metrics, metrics)
     print(
         f"train@{stage.round}: {metrics['pairs']} pairs ({len(replay)} replayed), "
         f"{metrics['steps']} steps, "
