@@ -22,7 +22,7 @@ paper's framework; STaR's "rationalization" with a critique as the hint).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from .critics import load_critic
@@ -73,6 +73,32 @@ def closest_in_length(verdicts: list[dict], text: str) -> dict:
     return min(verdicts, key=lambda v: (abs(len(v["response"]) - len(text)), v["id"]))
 
 
+def minimal_pairs(chosen: list[dict], rejected: list[dict], limit: int) -> list[tuple[dict, dict]]:
+    """Up to `limit` (chosen, rejected) of distinct texts. The first is the most concise
+    chosen against the rejected closest to it in length; the others follow, the pairs
+    most alike in length first."""
+    best = most_concise(chosen)
+    out = [(best, closest_in_length(rejected, best["response"]))]
+    seen = {(best["response"], out[0][1]["response"])}
+    if limit > 1:
+        others = sorted(
+            ((c, r) for c in chosen for r in rejected),
+            key=lambda cr: (
+                abs(len(cr[0]["response"]) - len(cr[1]["response"])),
+                len(cr[0]["response"]),
+                cr[0]["id"],
+                cr[1]["id"],
+            ),
+        )
+        for c, r in others:
+            if len(out) == limit:
+                break
+            if (c["response"], r["response"]) not in seen:
+                seen.add((c["response"], r["response"]))
+                out.append((c, r))
+    return out
+
+
 def acceptable(score: float, params: BuildPrefsParams) -> bool:
     return score >= ACCEPT or not params.require_acceptable
 
@@ -99,18 +125,22 @@ def build_prefs(
     dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
     dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
     dropped |= {"contrast_rejected": 0}
+    limit = params.pairs_per_query
     for group in by_query.values():
-        best = most_concise(scored(group, max(v["score"] for v in group)))
+        top = scored(group, max(v["score"] for v in group))
+        best = most_concise(top)
         lowest = scored(group, min(v["score"] for v in group))
-        worst = closest_in_length(lowest, best["response"])
-        margin = best["score"] - worst["score"]
+        margin = best["score"] - lowest[0]["score"]
         if acceptable(best["score"], params) and margin >= params.min_margin:
-            pairs.append(pair(best, best["response"], worst["response"], "best_vs_worst", margin))
+            for chosen, rejected in minimal_pairs(top, lowest, limit):
+                pairs.append(
+                    pair(chosen, chosen["response"], rejected["response"], "best_vs_worst", margin)
+                )
         elif best["score"] >= ACCEPT:
             wanted = suite and params.contrast and best.get("bucket") in failing
             request = suite.contrast_request(best) if wanted else None
             if request and learner is not None:
-                to_contrast.append((best, request))
+                to_contrast.append((top, request))
             else:
                 dropped["small_margin"] += 1  # every response acceptable and alike: no signal
         elif params.revise and learner is not None:
@@ -125,16 +155,12 @@ def build_prefs(
         texts = [t[0] for t in learner.generate([revision_chat(v) for v in shown], sampling).texts]
         judged = critic.judge([v | {"response": t} for v, t in zip(shown, texts)])
         for (_, lowest), text, verdict in zip(to_revise, texts, judged):
-            worst = closest_in_length(lowest, text)
             score = verdict["score"]
-            if (
-                score is not None
-                and acceptable(score, params)
-                and score - worst["score"] >= params.min_margin
-            ):
-                pairs.append(
-                    pair(worst, text, worst["response"], "revision", score - worst["score"])
-                )
+            margin = score - lowest[0]["score"] if score is not None else 0.0
+            if score is not None and acceptable(score, params) and margin >= params.min_margin:
+                revision = {"response": text, "id": "revision"}
+                for _, rejected in minimal_pairs([revision], lowest, limit):
+                    pairs.append(pair(rejected, text, rejected["response"], "revision", margin))
                 revised += 1
             else:
                 dropped["revision_rejected"] += 1
@@ -145,21 +171,28 @@ def build_prefs(
         sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
         chats = [conversation(request) for _, request in to_contrast]
         texts = [t[0] for t in learner.generate(chats, sampling).texts]
-        judged = critic.judge([best | {"response": t} for (best, _), t in zip(to_contrast, texts)])
-        for (best, _), text, verdict in zip(to_contrast, texts, judged):
+        shown = [most_concise(top) for top, _ in to_contrast]
+        judged = critic.judge([best | {"response": t} for best, t in zip(shown, texts)])
+        for (top, _), text, verdict in zip(to_contrast, texts, judged):
             score = verdict["score"]
-            if score is not None and best["score"] - score >= params.min_margin:
-                pairs.append(pair(best, best["response"], text, "contrast", best["score"] - score))
+            if score is not None and top[0]["score"] - score >= params.min_margin:
+                failure = {"response": text, "id": "contrast"}
+                for chosen, _ in minimal_pairs(top, [failure], limit):
+                    margin = chosen["score"] - score
+                    pairs.append(pair(chosen, chosen["response"], text, "contrast", margin))
                 contrasted += 1
             else:
                 dropped["contrast_rejected"] += 1
     queries = len({v["query_id"] for v in verdicts})
+    kinds = Counter(p["kind"] for p in pairs)
     metrics = {
         "queries": queries,
         "pairs": len(pairs),
-        "revision_pairs": revised,
-        "contrast_pairs": contrasted,
-        "revision_share": revised / len(pairs) if pairs else 0.0,
+        "revision_pairs": kinds["revision"],
+        "contrast_pairs": kinds["contrast"],
+        "revision_share": kinds["revision"] / len(pairs) if pairs else 0.0,
+        "revised_queries": revised,
+        "contrasted_queries": contrasted,
         "revisions_tried": len(to_revise),
         "dropped": sum(dropped.values()),
     } | {f"dropped_{k}": v for k, v in dropped.items()}

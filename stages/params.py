@@ -173,11 +173,16 @@ class BuildPrefsParams:
     # when every response is acceptable: pair the best against the learner's own version
     # of the failure the suite names (a refusal of a benign request), if the critic rejects it
     contrast: bool = True
+    # up to this many pairs from one query, each a different (chosen, rejected) of its
+    # samples (and its revision or contrast): the other failing samples are signal too
+    pairs_per_query: int = 1
     max_new_tokens: int = 48  # room for a revision or a contrast
 
     def __post_init__(self):
         if not 0 <= self.min_margin <= 1:
             raise ValueError(f"min_margin must be in [0, 1], got {self.min_margin}")
+        if self.pairs_per_query < 1:
+            raise ValueError(f"pairs_per_query must be at least 1, got {self.pairs_per_query}")
 
 
 @dataclass(frozen=True)

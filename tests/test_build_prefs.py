@@ -52,6 +52,36 @@ def test_pairs_are_minimal_concise_chosen_and_rejected_of_like_length():
     assert p["rejected"][0]["content"] == "3 + 4 = 8"
 
 
+def test_more_pairs_per_query_use_the_other_samples_first_pair_unchanged():
+    verdicts = [
+        verdict("a", 0, 1.0, "3 + 4 = 7"),
+        verdict("a", 1, 1.0, "It is 7."),
+        verdict("a", 2, 0.0, "3 + 4 = 8"),
+        verdict("a", 3, 0.0, "3 + 4 = 8"),  # the same text twice is one pair, not two
+        verdict("a", 4, 0.0, "Nine."),
+    ]
+    one, _ = build_prefs(verdicts, BuildPrefsParams(revise=False), None, None)
+    many, metrics = build_prefs(
+        verdicts, BuildPrefsParams(revise=False, pairs_per_query=9), None, None
+    )
+    assert many[0] == one[0]
+    texts = [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in many]
+    assert len(texts) == len(set(texts)) == 4  # 2 distinct chosen x 2 distinct rejected
+    assert len({p["id"] for p in many}) == 4 and metrics["pairs"] == 4
+    capped, _ = build_prefs(verdicts, BuildPrefsParams(revise=False, pairs_per_query=2), None, None)
+    assert capped == many[:2]
+
+
+def test_revision_pairs_against_each_failing_sample(tiny_engine):
+    verdicts = [verdict("a", i, 0.0, f"wrong {'x' * i}") for i in range(3)]
+    accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)
+    params = BuildPrefsParams(max_new_tokens=6, pairs_per_query=2)
+    pairs, metrics = build_prefs(verdicts, params, tiny_engine, accepting)
+    assert metrics["revised_queries"] == 1 and metrics["revision_pairs"] == 2
+    assert len({p["chosen"][0]["content"] for p in pairs}) == 1  # one revision
+    assert len({p["rejected"][0]["content"] for p in pairs}) == 2
+
+
 def test_revision_request_is_the_question_with_the_critique():
     chat = revision_chat(verdict("a", 0, 0.0) | {"critique": "Wrong: the answer is 7."})
     assert chat == [
@@ -133,5 +163,10 @@ def test_benign_answers_are_contrasted_with_the_learners_own_refusal(tiny_engine
     assert [p["kind"] for p in pairs] == ["contrast"] and pairs[0]["query_id"] == "k"
     assert pairs[0]["chosen"][0]["content"] in {"answer 0", "answer 1"}
     assert metrics["contrast_pairs"] == 1 and metrics["dropped_small_margin"] == 1  # "quiet"
+    both = BuildPrefsParams(max_new_tokens=6, revise=False, pairs_per_query=4)
+    pairs, metrics = build_prefs(verdicts, both, tiny_engine, RejectsAll(), safety)
+    chosen = sorted(p["chosen"][0]["content"] for p in pairs)  # each answer vs the refusal
+    assert chosen == ["answer 0", "answer 1"] and metrics["contrasted_queries"] == 1
+    assert len({p["rejected"][0]["content"] for p in pairs}) == 1
     off = BuildPrefsParams(max_new_tokens=6, revise=False, contrast=False)
     assert build_prefs(verdicts, off, tiny_engine, RejectsAll(), safety)[0] == []
