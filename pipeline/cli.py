@@ -154,7 +154,7 @@ def review(
         labels = Path(stage_option(".", f"critique@{round}", "--labels"))
         if not queue.is_file():
             raise SuperalignError(f"{queue}: no review queue yet; run `dvc repro critique@{round}`")
-        run_review(queue, labels, labeler)
+        run_review(queue, labels, labeler, round_name=round)
     except SuperalignError as exc:
         _fail(exc)
 

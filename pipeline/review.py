@@ -23,6 +23,7 @@ def review(
     ask: Callable[[str], str],
     show: Callable[[str], None],
     labeler: str,
+    round_name: str | None = None,
 ) -> list[dict]:
     """Ask about each unlabelled item; returns the new labels (stops at `q`)."""
     new = []
@@ -50,6 +51,7 @@ def review(
                 "score": CHOICES[answer],
                 "critique": note or ("Acceptable." if answer == "a" else "Unacceptable."),
                 "labeler": labeler,
+                **({"round": round_name} if round_name else {}),
                 "labelled_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         )
@@ -62,10 +64,17 @@ def append_labels(path: Path, new: list[dict]) -> int:
     return write_jsonl(path, existing + new)
 
 
-def run_review(queue_path: Path, labels_path: Path, labeler: str, ask=input, show=print) -> int:
+def run_review(
+    queue_path: Path,
+    labels_path: Path,
+    labeler: str,
+    ask=input,
+    show=print,
+    round_name: str | None = None,
+) -> int:
     queue = read_jsonl(queue_path, required=VERDICT)
     labelled = set(load_labels(labels_path))
-    new = review(queue, labelled, ask, show, labeler)
+    new = review(queue, labelled, ask, show, labeler, round_name)
     if new:
         append_labels(labels_path, new)
     show(f"\n{len(new)} new label(s) in {labels_path}; `dvc repro` applies them.")

@@ -22,14 +22,13 @@ import dataclasses
 import random
 import re
 from collections import Counter
-from pathlib import Path
 
 from .engine import Engine, SamplingParams
 from .errors import SuperalignError
-from .models import LearnerParams, load_base, load_checkpoint
 from .params import AttackParams
 from .records import read_jsonl, record_id, write_jsonl
 from .schema import QUERY, RESULT
+from .served import ServedEngine, load_engine
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import QuerySource
@@ -202,7 +201,7 @@ def dedupe(candidates: list[str], avoid: list[str], max_similarity: float) -> tu
 
 
 def llm_attack(
-    engine: Engine,
+    engine: Engine | ServedEngine,
     seeds: list[dict],
     successes: list[str],
     heldout_prompts: list[str],
@@ -255,6 +254,7 @@ def llm_attack(
             "topic": topic_of[q],
             "source": "llm",
         }
+        | ({"attacker_model": engine.model_id} if engine.model_id else {})
         for q in kept
     ]
     metrics = {
@@ -276,13 +276,16 @@ def successful_attacks(prev_results: list[dict]) -> list[str]:
     )
 
 
-def attacker_engine(stage: Stage) -> Engine:
+def attacker_engine(stage: Stage) -> Engine | ServedEngine:
     p: AttackParams = stage.params["attack"]
-    if p.attacker_model:
-        model, tokenizer = load_base(LearnerParams(model=p.attacker_model))
-    else:
-        model, tokenizer = load_checkpoint(Path(stage.args.base))
-    return Engine(model, tokenizer, stage.params["engine"])
+    engine, _ = load_engine(
+        p.attacker_model,
+        stage.args.base,
+        stage.params["engine"],
+        stage.params["served"],
+        "attack.attacker_model",
+    )
+    return engine
 
 
 @stage_main(
@@ -295,7 +298,7 @@ def attacker_engine(stage: Stage) -> Engine:
     option("--base", required=True, help="base checkpoint (default attacker model)"),
     option("--out", required=True),
     option("--metrics", required=True),
-    logs=("attack", "suite"),
+    logs=("attack", "suite", "served"),
 )
 def main(stage: Stage) -> None:
     args, p = stage.args, stage.params["attack"]

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from .engine import Engine, EngineParams, SamplingParams
 from .errors import SuperalignError
-from .models import LearnerParams, load_base, load_checkpoint
-from .params import CritiqueParams
+from .params import CritiqueParams, ServedParams
 from .records import record_id
+from .served import is_served, load_engine
 from .suites.base import Suite
 from .suites.grading import Grade
 from .verdicts import Critic, verdict
@@ -129,28 +129,33 @@ class JudgeCritic:
         # One forward pass over "<chat><critique> Score: " gives the distribution over the
         # five score tokens: the chosen token's share is the confidence (and, when forced,
         # its argmax is the score).
+        # A served judge gives these only when its server returns log-probs (vLLM), and
+        # only after text it wrote: otherwise None, and the confidence stays unknown.
         prefixes = {}
         for i, (chat, text, match) in enumerate(zip(chats, texts, matches)):
             if match:
-                prefixes[i] = self.engine.render(chat) + text[: match.start(1)]
+                prefixes[i] = (chat, text[: match.start(1)])
             elif self.score_mode == "forced":
-                prefixes[i] = self.engine.render(chat) + text.rstrip() + "\nScore: "
-        dists = dict(zip(prefixes, self.engine.next_token_probs(list(prefixes.values()), SCALE)))
+                prefixes[i] = (chat, text.rstrip() + "\nScore: ")
+        probs = self.engine.continuation_probs(list(prefixes.values()), SCALE)
+        dists = dict(zip(prefixes, probs))
+        served = {"served_model": self.engine.model_id} if self.engine.model_id else {}
         out = []
         for i, (text, match) in enumerate(zip(texts, matches)):
             if i not in dists:
-                out.append(verdict(None, text, None, self.name, error="unparseable"))
+                out.append(verdict(None, text, None, self.name, error="unparseable", **served))
                 continue
             dist = dists[i]
             if match:
                 chosen = int(match.group(1))
-                score, confidence, extra = (chosen - 1) / 4, dist[chosen - 1], {}
+                confidence = dist[chosen - 1] if dist else None
+                score, extra = (chosen - 1) / 4, served
                 critique = text[: match.start()].strip()
             else:
                 # Expected score over the five tokens (G-Eval): graded, so a weak judge that
                 # always prefers "1" still ranks answers; confidence = the top token's share.
                 score = sum(p * k for k, p in enumerate(dist)) / 4
-                confidence, extra, critique = max(dist), {"forced": True}, text
+                confidence, extra, critique = max(dist), {"forced": True} | served, text
             out.append(verdict(score, critique, confidence, self.name, **extra))
         return out
 
@@ -162,20 +167,30 @@ def make_critic(
     base_dir: str | Path,
     engine_params: EngineParams,
     calibration: Calibration | None = None,
+    served_params: ServedParams = ServedParams(),
 ) -> Critic:
     """The critic params ask for. The LLM judge is the base learner unless `judge_model`
-    names another model; it grades against `rubric` (the suite's, from data/suite/)."""
+    names another model or an endpoint; it grades against `rubric` (the suite's)."""
     if params.kind == "verifier":
         return VerifierCritic(suite)
     if params.kind == "noisy":
         return NoisyCritic(suite, params.flip_rate, params.seed)
-    if params.judge_model:
-        model, tokenizer = load_base(LearnerParams(model=params.judge_model))
-        name = params.judge_model
-    else:
-        model, tokenizer = load_checkpoint(base_dir)
-        name = f"base:{Path(base_dir).name}"
-    engine = Engine(model, tokenizer, engine_params)
+    if is_served(params.judge_model):
+        # Both read token probabilities of text the judge did not write (a yes/no answer
+        # slot, the score after a critique): a chat endpoint gives them only for its own.
+        if params.kind == "yes_no_judge" or params.score_mode == "forced":
+            raise SuperalignError(
+                f"critique: a served judge ({params.judge_model}) works as kind llm_judge "
+                "with score_mode parse; yes_no_judge and forced scores need a local model"
+            )
+    engine, name = load_engine(
+        params.judge_model,
+        base_dir,
+        engine_params,
+        served_params,
+        "critique.judge_model",
+        logprobs=True,
+    )
     if params.kind == "yes_no_judge":
         return YesNoJudge(engine, name, calibration)
     return JudgeCritic(engine, rubric, name, params.max_new_tokens, params.score_mode)
@@ -195,4 +210,12 @@ def load_critic(
     if critique_metrics and Path(critique_metrics).is_file():
         fitted = json.loads(Path(critique_metrics).read_text(encoding="utf-8")).get("calibration")
         calibration = Calibration.from_dict(fitted) if fitted else None
-    return make_critic(params["critique"], suite, rubric, base_dir, params["engine"], calibration)
+    return make_critic(
+        params["critique"],
+        suite,
+        rubric,
+        base_dir,
+        params["engine"],
+        calibration,
+        params["served"],
+    )

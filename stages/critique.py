@@ -14,7 +14,7 @@ from pathlib import Path
 from .critics import load_critic
 from .errors import SuperalignError
 from .params import CritiqueParams
-from .records import read_jsonl, write_jsonl
+from .records import read_jsonl, read_jsonl_lines, write_jsonl
 from .schema import LABEL, SAMPLE
 from .stage import Stage, option, stage_main
 from .suites import load_suite
@@ -151,8 +151,16 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def load_labels(path: str | Path) -> dict[str, dict]:
-    """Expert verdicts keyed by sample id (a later line for the same id wins)."""
+def load_labels(
+    path: str | Path, round_name: str | None = None, sample_ids: set[str] | None = None
+) -> dict[str, dict]:
+    """Expert verdicts keyed by sample id (a later line for the same id wins).
+
+    The file holds every round's labels. A label that says which round it was made in
+    (`round`, written by `superalign review`) must name one of that round's samples
+    (`sample_ids`): otherwise its id is mistyped or the round's samples changed since it
+    was made, and silently ignoring it would lose a human's judgement.
+    """
     if not Path(path).exists():
         return {}
     labels = {}
@@ -160,6 +168,14 @@ def load_labels(path: str | Path) -> dict[str, dict]:
         if not isinstance(label["score"], (int, float)) or not 0 <= label["score"] <= 1:
             raise SuperalignError(f"{path}: label {label['id']} needs a score in [0, 1]")
         labels[label["id"]] = label
+    if round_name is not None and sample_ids is not None:
+        for lineno, label in read_jsonl_lines(path):
+            if label.get("round") == round_name and label["id"] not in sample_ids:
+                raise SuperalignError(
+                    f"{path}:{lineno}: label for sample {label['id']} of {round_name}, which "
+                    f"has no such sample (mistyped, or {round_name} was sampled again since; "
+                    f"fix or delete the line, then `superalign review {round_name}`)"
+                )
     return labels
 
 
@@ -173,12 +189,12 @@ def load_labels(path: str | Path) -> dict[str, dict]:
     option("--out", required=True, help="verdicts JSON Lines"),
     option("--queue", required=True, help="review queue JSON Lines"),
     option("--metrics", required=True),
-    logs=("critique",),
+    logs=("critique", "served"),
 )
 def main(stage: Stage) -> None:
     args, p = stage.args, stage.params["critique"]
     samples = read_jsonl(args.samples, required=SAMPLE)
-    labels = load_labels(args.labels)
+    labels = load_labels(args.labels, stage.round, {s["id"] for s in samples})
     suite = load_suite(stage.params["suite"])
     critic = load_critic(stage.params, suite, args.rubric, args.base)
     verdicts, queue, metrics = critique(samples, critic, labels, p, suite)

@@ -67,6 +67,7 @@ class Engine:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._end_ids = _end_token_ids(model, tokenizer)
+        self.model_id: str | None = None  # set by served engines: the id their server reports
 
     def render(self, conversation: Conversation) -> str:
         template = None if self.tokenizer.chat_template else _FALLBACK_TEMPLATE
@@ -110,6 +111,13 @@ class Engine:
             bar.set_postfix(tok_s=f"{new_tokens / max(elapsed, 1e-9):.0f}")
         bar.close()
         return Generations(texts, new_tokens, time.perf_counter() - started)
+
+    def continuation_probs(
+        self, items: Sequence[tuple[Conversation, str]], candidates: Sequence[str]
+    ) -> list[list[float] | None]:
+        """For each (chat, start of an assistant reply), the next-token probability of each
+        candidate, renormalised over the candidates."""
+        return self.next_token_probs([self.render(c) + prefix for c, prefix in items], candidates)
 
     @torch.inference_mode()
     def next_token_probs(

@@ -49,6 +49,27 @@ class EngineParams:
 
 
 @dataclass(frozen=True)
+class ServedParams:
+    """Models behind an OpenAI-compatible endpoint (`openai:MODEL@URL` wherever a model is
+    named): how requests are sent. The API key is read from the environment variable
+    named here, never from params."""
+
+    api_key_env: str | None = None  # e.g. OPENAI_API_KEY; null: no key (a local server)
+    concurrency: int = 8  # requests in flight at once
+    timeout_s: float = 120.0  # per request
+    max_retries: int = 4  # on 429, 5xx, timeouts and refused connections, with backoff
+    cache_dir: str = ".cache/requests"  # completed replies, keyed by the request's content
+
+    def __post_init__(self):
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """What to generate: one stage's choice (greedy for evaluation, K samples for training)."""
 
@@ -253,6 +274,7 @@ def section_types() -> dict[str, type]:
     return {
         "learner": LearnerParams,
         "engine": EngineParams,
+        "served": ServedParams,
         "suite": SuiteParams,
         "attack": AttackParams,
         "sample": SampleParams,

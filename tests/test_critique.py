@@ -74,6 +74,18 @@ def test_labels_file_validation(tmp_path):
     assert load_labels(tmp_path / "absent.jsonl") == {}
 
 
+def test_a_label_for_a_sample_its_round_does_not_have_is_an_error(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(
+        '{"id": "s1", "score": 1, "round": "r1"}\n'
+        '{"id": "t9", "score": 0}\n'  # no round: another round's, or hand-written
+        '{"id": "u1", "score": 0, "round": "r2"}\n'
+    )
+    assert set(load_labels(path, "r1", {"s1", "s2"})) == {"s1", "t9", "u1"}
+    with pytest.raises(SuperalignError, match=r"labels.jsonl:1: label for sample s1 of r1"):
+        load_labels(path, "r1", {"s2"})
+
+
 def test_no_samples_is_an_error():
     with pytest.raises(SuperalignError, match="no samples"):
         critique([], VerifierCritic(ARITHMETIC), {}, CritiqueParams(), ARITHMETIC)

@@ -23,10 +23,12 @@ def test_review_appends_labels_and_skips_labelled(tmp_path):
     write_jsonl(labels, [{"id": "s0", "score": 1.0}])  # already labelled: not asked again
     answers = iter(["x", "a", "looks right", "s", "r", "", "q"])
     shown = []
-    added = run_review(queue, labels, "ana", ask=lambda _: next(answers), show=shown.append)
+    added = run_review(
+        queue, labels, "ana", ask=lambda _: next(answers), show=shown.append, round_name="r2"
+    )
     assert added == 2
     rows = [json.loads(line) for line in labels.read_text().splitlines()]
     assert [(r["id"], r["score"]) for r in rows] == [("s0", 1.0), ("s1", 1.0), ("s3", 0.0)]
     assert rows[1]["critique"] == "looks right" and rows[2]["critique"] == "Unacceptable."
-    assert rows[1]["labeler"] == "ana"
+    assert rows[1]["labeler"] == "ana" and rows[1]["round"] == "r2"  # checked by critique@r2
     assert "[1/3] s1" in shown[0] and "confidence 0.30" in shown[0]
