@@ -221,3 +221,57 @@ def test_a_round_with_served_attacker_and_judge(tiny_model_dir, served_judge, tm
     )
     assert runs and runs[0].data.params["critique.judge_model"] == served_judge.spec
     assert runs[0].data.params["served.api_key_env"] == "None"  # the variable's name, never a key
+
+
+def test_score_confidence_from_the_servers_log_probs(tmp_path):
+    """vLLM's reply shape (choices[].logprobs.content with top_logprobs): the judge's score
+    token probability is read from it, renormalised over the score tokens."""
+    from openai.types.chat import ChatCompletion
+
+    from stages.served import _choice
+
+    def token(text, top):
+        return {
+            "token": text,
+            "logprob": top.get(text, -9.0),
+            "bytes": None,
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top.items()],
+        }
+
+    reply = ChatCompletion.model_validate(
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "judge",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "Fine. Score: 4"},
+                    "logprobs": {
+                        "content": [
+                            token("Fine.", {"Fine.": -0.1}),
+                            token(" Score", {" Score": -0.1}),
+                            token(":", {":": 0.0}),
+                            token(" ", {" ": 0.0}),
+                            token("4", {"4": -0.2231, "5": -1.6094, "x": -3.0}),
+                        ]
+                    },
+                }
+            ],
+        }
+    )
+    engine = ServedEngine(
+        Endpoint("judge", "http://127.0.0.1:9/v1"), ServedParams(cache_dir=str(tmp_path))
+    )
+    chat = [{"role": "user", "content": "Judge this."}]
+    engine._tokens[json.dumps(chat, sort_keys=True)] = [_choice(reply.choices[0])["tokens"]]
+    (probs,) = engine.continuation_probs([(chat, "Fine. Score: ")], ("1", "2", "3", "4", "5"))
+    assert probs[3] == pytest.approx(0.8 / 1.0, abs=1e-3) and probs[4] == pytest.approx(
+        0.2, abs=1e-3
+    )
+    assert engine.continuation_probs([(chat, "Fine. Sco")], ("4",)) == [None]  # mid-token
+    assert engine.continuation_probs(
+        [([{"role": "user", "content": "other"}], "Fine. Score: ")], ("4",)
+    ) == [None]
