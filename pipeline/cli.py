@@ -328,69 +328,70 @@ def ui(
     prefect_port: int = typer.Option(4200, help="Prefect UI/API port"),
     mlflow_port: int = typer.Option(5000, help="MLflow UI port"),
 ) -> None:
-    """Start the Prefect and MLflow UIs on 127.0.0.1 and print their addresses (Ctrl-C stops)."""
+    """Start the Prefect and MLflow UIs on 127.0.0.1 and print their addresses.
+
+    Ctrl-C or SIGTERM stops both: each server runs in a process group of its own, and the
+    whole group (uvicorn and gunicorn workers included) is stopped, so no server is left
+    answering on its port.
+    """
     import signal
     import subprocess
     import sys
     import time
 
-    from stages.tracking import DEFAULT_TRACKING_URI, QUIET_ENV
+    from stages.tracking import DEFAULT_TRACKING_URI, QUIET_ENV, experiment_id
 
     env = os.environ | QUIET_ENV
     bin_dir = Path(sys.executable).parent
     tracking = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
-    procs = [
-        subprocess.Popen(
-            [
-                str(bin_dir / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(prefect_port),
-            ],
-            env=env,
-        ),
-        subprocess.Popen(
-            [
-                str(bin_dir / "mlflow"),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(mlflow_port),
-                "--backend-store-uri",
-                tracking,
-                "--workers",
-                "1",
-            ],
-            env=env,
-        ),
+    commands = [
+        [str(bin_dir / "prefect"), "server", "start", "--host", "127.0.0.1"]
+        + ["--port", str(prefect_port)],
+        [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mlflow_port)]
+        + ["--backend-store-uri", tracking, "--workers", "1"],
     ]
-    typer.echo(f"Prefect UI: http://127.0.0.1:{prefect_port}")
-    typer.echo(f"MLflow UI:  http://127.0.0.1:{mlflow_port}")
-    typer.echo(
-        f"for runs to show in Prefect: export PREFECT_API_URL=http://127.0.0.1:{prefect_port}/api"
-    )
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    procs = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
     try:
+        # Created here if new, tagged so MLflow opens it on its runs (not the GenAI overview).
+        runs = f"#/experiments/{experiment_id(tracking)}/runs"
+        typer.echo(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+        typer.echo(f"MLflow UI:  http://127.0.0.1:{mlflow_port}")
+        typer.echo(f"MLflow runs: http://127.0.0.1:{mlflow_port}/{runs}")
+        typer.echo(
+            "for runs to show in Prefect: "
+            f"export PREFECT_API_URL=http://127.0.0.1:{prefect_port}/api"
+        )
         while all(p.poll() is None for p in procs):
             time.sleep(1)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not cut this short
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+            _signal_group(p, signal.SIGINT)
         for p in procs:
             try:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                p.kill()
+                _signal_group(p, signal.SIGKILL)
+                p.wait()
     failed = [p.args[1] for p in procs if p.returncode not in (0, None, -2, 130)]
     if failed:
         typer.echo(f"error: {', '.join(failed)} stopped unexpectedly", err=True)
         raise typer.Exit(1)
+
+
+def _signal_group(proc, signum) -> None:
+    """Signal the process group a child leads (its workers too), if it is still there."""
+    import contextlib
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Prefect does not define a second pipeline. The flow asks DVC for its stages in
 dependency order and runs `dvc repro --single-item <stage>` for each, so DVC alone
-decides what is stale (a task whose stage is up to date finishes as "skipped"), a round
+decides what is stale (a task whose stage is up to date finishes in a Completed state
+named "Skipped"), a round
 started here and one started by `dvc repro` share the cache and produce the same
 artifacts, and each stage's output lands in its task's logs. After a round's stages, a
 table artifact shows that round's metrics.
@@ -23,6 +24,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 
 from pipeline.dag import ordered_stages
 from pipeline.rounds import add_rounds, extend_rounds
@@ -58,8 +60,9 @@ def _retry_unless_user_error(task, task_run, state) -> bool:
     retry_condition_fn=_retry_unless_user_error,
     cache_policy=None,
 )
-def reproduce(stage: str, root: str, campaign: str) -> str:
-    """Ask DVC to reproduce one stage; returns "ran" or "skipped" (DVC found it up to date)."""
+def reproduce(stage: str, root: str, campaign: str) -> str | State:
+    """Ask DVC to reproduce one stage: "ran", or a Completed state named Skipped when DVC
+    found it up to date. The task run is named like the DVC stage and its MLflow run."""
     logger = get_run_logger()
     env = (
         os.environ
@@ -84,7 +87,10 @@ def reproduce(stage: str, root: str, campaign: str) -> str:
     if proc.returncode != 0:
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(("error:", "ERROR"))]
         raise StageFailed(stage, proc.returncode, (errors or ["see the task log"])[0])
-    return "ran" if f"Running stage '{stage}'" in proc.stdout else "skipped"
+    if f"Running stage '{stage}'" in proc.stdout:
+        return "ran"
+    # A state of its own, so the Prefect UI says "Skipped" on the task without its logs.
+    return Completed(name="Skipped", message="up to date: DVC ran nothing", data="skipped")
 
 
 def round_of(stage: str) -> str:
@@ -178,7 +184,8 @@ def superalign_rounds(
         stages = ordered_stages(root_path)
         outcomes: dict[str, str] = {}
         for index, stage in enumerate(stages):
-            outcomes[stage] = reproduce(stage, str(root_path), campaign)
+            outcome = reproduce(stage, str(root_path), campaign)
+            outcomes[stage] = outcome.result() if isinstance(outcome, State) else outcome
             this_round = round_of(stage)
             next_round = round_of(stages[index + 1]) if index + 1 < len(stages) else None
             if this_round not in ("campaign", next_round):

@@ -157,6 +157,7 @@ def read_sets(specs: list[str]) -> dict[str, list[dict]]:
     option("--metrics", required=True, help="metrics JSON to write"),
     option("--results", required=True, help="per-item results JSON Lines to write"),
     logs=("evaluate", "engine"),
+    dvc_name=lambda round_name: "baseline" if round_name == "r0" else f"evaluate@{round_name}",
 )
 def main(stage: Stage) -> None:
     args, params = stage.args, stage.params

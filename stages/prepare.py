@@ -38,6 +38,7 @@ def prepare(params: LearnerParams, out_dir: str | Path) -> dict:
     option("--out", required=True, help="checkpoint directory to write (models/r0)"),
     logs=("learner",),
     round_of=lambda args, params: "r0",
+    dvc_name=lambda round_name: "prepare",
 )
 def main(stage: Stage) -> None:
     facts = prepare(stage.params["learner"], stage.args.out)

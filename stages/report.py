@@ -153,6 +153,7 @@ def to_csv(rows: list[dict]) -> str:
     option("--table", required=True, help="CSV to write (one row per round)"),
     option("--summary", required=True, help="summary JSON to write"),
     round_of=lambda args, params: ["r0", *params["rounds"]][-1],
+    dvc_name=lambda round_name: "report",
 )
 def main(stage: Stage) -> None:
     args, params = stage.args, stage.params

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-STAGES_WITH_METRICS = ("attack", "critique", "build_prefs", "train")
+STAGES_WITH_METRICS = ("attack", "sample", "critique", "build_prefs", "train")
 
 
 def round_metrics(metrics_dir: Path, round_name: str) -> dict[str, dict]:

@@ -40,6 +40,7 @@ def sample(queries: list[dict], engine: Engine, params: SamplingParams, policy: 
     option("--models", default="models", help="directory of round checkpoints"),
     option("--queries", required=True),
     option("--out", required=True),
+    option("--metrics", required=True),
     logs=("sample", "engine"),
 )
 def main(stage: Stage) -> None:
@@ -49,8 +50,9 @@ def main(stage: Stage) -> None:
     engine = Engine(model, tokenizer, params["engine"])
     samples, gen = sample(queries, engine, params["sample"], args.policy)
     write_jsonl(args.out, samples)
-    stage.run.log_metrics(
-        {"samples": len(samples), "tokens_per_s": gen.tokens_per_s, "seconds": gen.seconds}
+    stage.write_metrics(
+        args.metrics,
+        {"samples": len(samples), "tokens_per_s": gen.tokens_per_s, "seconds": gen.seconds},
     )
     print(f"sample@{stage.round}: {len(samples)} responses, {gen.tokens_per_s:.0f} tokens/s")
 

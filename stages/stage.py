@@ -62,13 +62,16 @@ def stage_main(
     logs: tuple[str, ...] = (),
     round_of: Callable[[argparse.Namespace, dict], str] | None = None,
     tracked: bool = True,
+    dvc_name: Callable[[str], str] | None = None,
 ) -> Callable[[Callable[[Stage], None]], Callable[..., None]]:
     """Turn `body(stage)` into the stage's `main(argv=None)`.
 
     `logs` names the params sections logged on the stage run. Stages tied to a round take
     `--round`; the others (prepare, report) say which round they belong to with `round_of`.
     `tracked=False` opens no MLflow run (`stage.run` is None): for a stage that runs on
-    every `dvc repro` and would log the same run again and again.
+    every `dvc repro` and would log the same run again and again. `dvc_name(round)` is the
+    stage's name in dvc.yaml when it is not `<name>@<round>` (`baseline`, `report`): the
+    MLflow run takes it, so DVC, Prefect and MLflow name a stage alike.
     """
 
     def decorate(body: Callable[[Stage], None]) -> Callable[..., None]:
@@ -89,7 +92,9 @@ def stage_main(
             if not tracked:
                 body(Stage(args, params, round_name, None))
                 return
-            with stage_run(name, round_name, campaign_name(params["tracking"].campaign)) as run:
+            campaign = campaign_name(params["tracking"].campaign)
+            run_name = dvc_name(round_name) if dvc_name else None
+            with stage_run(name, round_name, campaign, run_name) as run:
                 if logs:
                     run.log_params({section: params[section] for section in logs})
                 body(Stage(args, params, round_name, run))

@@ -27,6 +27,22 @@ KIND_TAG = "superalign.kind"  # campaign | round | stage
 CAMPAIGN_TAG = "superalign.campaign"
 ROUND_TAG = "superalign.round"
 FLOW_RUN_TAG = "prefect.flow_run_id"
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview ("Traces 0"),
+# with the runs behind a toggle; a model-training experiment opens on its runs.
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+# What the campaign run shows first: a few metrics under `headline/`, a section of their
+# own in MLflow's charts, ahead of the hundred `<stage>.<metric>` ones logged beside them.
+# (stage, metric key prefix): every metric of that stage whose key starts with it.
+HEADLINE = (
+    ("evaluate", "heldout.accuracy"),
+    ("evaluate", "heldout.suites."),
+    ("critique", "agreement_with_gold"),
+    ("critique", "kappa_with_gold"),
+    ("critique", "agreement_with_human"),
+    ("build_prefs", "pairs"),
+    ("report", "gain"),
+    ("report", "pgr"),
+)
 
 
 def quiet_telemetry() -> None:
@@ -88,11 +104,16 @@ class StageRun:
             for k, v in metrics.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
-        targets = [(self.run_id, "")]
+        runs = {self.run_id: batch}
         if on_campaign:
-            targets.append((self._campaign_run_id, f"{self.stage}."))
-        for run_id, prefix in targets:
-            items = [Metric(prefix + m.key, m.value, m.timestamp, m.step) for m in batch]
+            runs[self._campaign_run_id] = [
+                Metric(f"{self.stage}.{m.key}", m.value, m.timestamp, m.step) for m in batch
+            ] + [
+                Metric(f"headline/{m.key}", m.value, m.timestamp, m.step)
+                for m in batch
+                if is_headline(self.stage, m.key)
+            ]
+        for run_id, items in runs.items():
             for start in range(0, len(items), 1000):
                 self._client.log_batch(run_id, metrics=items[start : start + 1000])
 
@@ -100,9 +121,22 @@ class StageRun:
         self._client.log_text(self.run_id, text, name)
 
 
+def is_headline(stage: str, key: str) -> bool:
+    """Per-bucket shares of the held-out suites stay out: a headline is a handful."""
+    return any(
+        stage == s and key.startswith(prefix) and ".buckets." not in key for s, prefix in HEADLINE
+    )
+
+
 @contextlib.contextmanager
-def stage_run(stage: str, round_name: str, campaign: str) -> Iterator[StageRun]:
-    """Open the MLflow run `stage@round` under its round and campaign runs."""
+def stage_run(
+    stage: str, round_name: str, campaign: str, run_name: str | None = None
+) -> Iterator[StageRun]:
+    """Open the MLflow run of a stage under its round and campaign runs. `run_name` is the
+    stage's name in dvc.yaml and Prefect (`critique@r2`, `baseline`), default `stage@round`.
+
+    A run of the same stage, round and campaign still RUNNING is what a killed process
+    leaves (kill -9 skips every `finally`): it is marked KILLED first."""
     quiet_telemetry()
     from mlflow.tracking import MlflowClient
 
@@ -123,9 +157,9 @@ def stage_run(stage: str, round_name: str, campaign: str) -> Iterator[StageRun]:
         CAMPAIGN_TAG: campaign,
         ROUND_TAG: round_name,
         "superalign.stage": stage,
-        "mlflow.runName": f"{stage}@{round_name}",
-        "mlflow.parentRunId": round_id,
     }
+    _mark_abandoned(client, experiment_id, tags)
+    tags |= {"mlflow.runName": run_name or f"{stage}@{round_name}", "mlflow.parentRunId": round_id}
     flow_run_id = os.environ.get("SUPERALIGN_FLOW_RUN_ID")
     if flow_run_id:  # started by the Prefect flow: link the MLflow run to that flow run
         tags[FLOW_RUN_TAG] = flow_run_id
@@ -139,9 +173,34 @@ def stage_run(stage: str, round_name: str, campaign: str) -> Iterator[StageRun]:
         client.set_terminated(run.info.run_id, status)
 
 
+def experiment_id(tracking_uri: str) -> str:
+    """The project's MLflow experiment in that store, created (and tagged) if new."""
+    quiet_telemetry()
+    from mlflow.tracking import MlflowClient
+
+    name = os.environ.get("SUPERALIGN_EXPERIMENT", "superalign")
+    return _experiment_id(MlflowClient(tracking_uri=tracking_uri), name)
+
+
 def _experiment_id(client, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else client.create_experiment(name)
+    if experiment is None:
+        return client.create_experiment(name, tags=EXPERIMENT_TAGS)
+    for key, value in EXPERIMENT_TAGS.items():  # stores made before the tag existed
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
+
+
+def _mark_abandoned(client, experiment_id: str, tags: dict) -> int:
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    stale = client.search_runs(
+        [experiment_id], filter_string=f"{query} and attributes.status = 'RUNNING'"
+    )
+    for run in stale:
+        client.set_tag(run.info.run_id, "superalign.note", "its process ended without closing it")
+        client.set_terminated(run.info.run_id, "KILLED")
+    return len(stale)
 
 
 def _find_or_create(client, experiment_id, name, tags, parent: str | None = None) -> str:

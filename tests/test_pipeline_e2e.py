@@ -26,8 +26,8 @@ def test_dvc_repro_round0_then_nothing_to_do(tmp_path, tiny_model_dir):
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("superalign")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert {"prepare@r0", "evaluate@r0", "main", "main/r0"} <= set(runs)
-    assert runs["evaluate@r0"].data.metrics["heldout.accuracy"] == heldout["accuracy"]
+    assert {"prepare", "baseline", "main", "main/r0"} <= set(runs)  # named as in dvc.yaml
+    assert runs["baseline"].data.metrics["heldout.accuracy"] == heldout["accuracy"]
 
     # Only the always-run `suite` stage runs again; it wrote the same files, so
     # nothing after it reruns.

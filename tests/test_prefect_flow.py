@@ -65,9 +65,33 @@ def test_run_two_rounds_then_nothing_is_stale(tmp_path, tiny_model_dir, prefect_
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert any(r["metric"] == "heldout.accuracy" for r in rows)
 
+    assert any(r["stage"] == "sample" and r["metric"] == "tokens_per_s" for r in rows)
+
     second = superalign(ws, prefect_server, "run", "--campaign", "flowtest")
     # `suite` always runs (it rereads the task's data); it wrote the same, so nothing else did
     assert f"1 stage(s) ran, {len(expected) - 1} up to date" in second.stdout
+    flow_runs, tasks, _ = api(prefect_server, runs)
+    latest = max(flow_runs, key=lambda r: r.start_time)
+    states = {t.name: t.state.name for t in tasks if t.flow_run_id == latest.id}
+    assert states == {name: "Skipped" for name in expected - {"suite"}} | {"suite": "Completed"}
+
+    # MLflow names each stage run like DVC and Prefect, and the campaign run leads with
+    # the headline metrics.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("superalign")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    stage_runs = client.search_runs(
+        [experiment.experiment_id], "tags.`superalign.kind` = 'stage'", max_results=500
+    )
+    assert {r.info.run_name for r in stage_runs} == expected - {"suite"}  # suite: untracked
+    (campaign,) = client.search_runs(
+        [experiment.experiment_id], "tags.`superalign.kind` = 'campaign'"
+    )
+    headline = {k for k in campaign.data.metrics if k.startswith("headline/")}
+    assert {"headline/heldout.accuracy", "headline/pairs", "headline/gain"} <= headline
+    assert len(headline) < 12 < len(campaign.data.metrics)
 
 
 def test_second_concurrent_run_fails_clearly(tmp_path, tiny_model_dir, prefect_server):
@@ -169,13 +193,23 @@ def test_ui_starts_both_servers_on_loopback(tmp_path):
                 except OSError:
                     assert time.monotonic() < deadline, f"{url} never answered"
                     time.sleep(1)
+        base = f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/experiments/get-by-name"
+        with urllib.request.urlopen(f"{base}?experiment_name=superalign", timeout=5) as reply:
+            experiment = json.load(reply)["experiment"]
+        tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+        assert tags["mlflow.experimentKind"] == "custom_model_development"  # opens on its runs
     finally:
-        ui.send_signal(signal.SIGINT)
+        ui.send_signal(signal.SIGTERM)  # what a service manager or `kill` sends
         ui.wait(timeout=60)
         log.close()
     output = (tmp_path / "ui.log").read_text()
     assert f"Prefect UI: http://127.0.0.1:{prefect_port}" in output
     assert f"MLflow UI:  http://127.0.0.1:{mlflow_port}" in output
+    exp_id = experiment["experiment_id"]
+    assert f"MLflow runs: http://127.0.0.1:{mlflow_port}/#/experiments/{exp_id}/runs" in output
+    for url in urls:  # both servers, workers included, went with it
+        with pytest.raises(OSError):
+            urllib.request.urlopen(url, timeout=2)
 
 
 def test_work_pool_worker_executes_a_deployment(tmp_path, tiny_model_dir, prefect_server):

@@ -63,3 +63,64 @@ def test_campaign_name_precedence(monkeypatch):
 
 def test_flatten():
     assert flatten({"a": {"b": 1, "c": [1, 2]}}) == {"a.b": "1", "a.c": "[1, 2]"}
+
+
+def test_a_run_left_running_by_a_killed_stage_is_marked_killed(mlflow_uri, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import time\n"
+        "from stages.tracking import stage_run\n"
+        "with stage_run('train', 'r3', 'camp') as run:\n"
+        "    print(run.run_id, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"MLFLOW_TRACKING_URI": mlflow_uri},
+    )
+    killed_id = proc.stdout.readline().strip()
+    client = MlflowClient(mlflow_uri)
+    assert client.get_run(killed_id).info.status == "RUNNING"
+    proc.send_signal(signal.SIGKILL)  # no `finally` runs: MLflow would say RUNNING forever
+    proc.wait()
+    time.sleep(0.1)
+    with stage_run("train", "r2", "camp"):  # another round's stage leaves it alone
+        pass
+    assert client.get_run(killed_id).info.status == "RUNNING"
+    with stage_run("train", "r3", "camp") as rerun:
+        assert client.get_run(killed_id).info.status == "KILLED"
+    assert client.get_run(rerun.run_id).info.status == "FINISHED"
+    assert "ended without closing" in client.get_run(killed_id).data.tags["superalign.note"]
+
+
+def test_headline_metrics_lead_on_the_campaign_run(mlflow_uri):
+    with stage_run("evaluate", "r1", "camp", run_name="evaluate@r1") as run:
+        run.log_metrics(
+            {
+                "heldout.accuracy": 0.4,
+                "heldout.suites.safety.labels.harmful": 0.5,
+                "heldout.suites.safety.buckets.violence": 0.1,
+                "mean_length_chars": 80.0,
+            },
+            on_campaign=True,
+        )
+    with stage_run("evaluate", "r0", "camp", run_name="baseline"):
+        pass
+    client = MlflowClient(mlflow_uri)
+    experiment = client.get_experiment_by_name("superalign")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert "baseline" in runs and "evaluate@r1" in runs
+    headline = {k for k in runs["camp"].data.metrics if k.startswith("headline/")}
+    assert headline == {
+        "headline/heldout.accuracy",
+        "headline/heldout.suites.safety.labels.harmful",
+    }
+    assert "evaluate.mean_length_chars" in runs["camp"].data.metrics
