@@ -150,11 +150,15 @@ def review(
     from pipeline.review import run_review
 
     try:
-        queue = Path(stage_option(".", f"critique@{round}", "--queue"))
-        labels = Path(stage_option(".", f"critique@{round}", "--labels"))
-        if not queue.is_file():
-            raise SuperalignError(f"{queue}: no review queue yet; run `dvc repro critique@{round}`")
-        run_review(queue, labels, labeler, round_name=round)
+        # The samples' verdicts first, then the revisions' (stage revise, when it has run).
+        for stage, of in ((f"critique@{round}", "sample"), (f"revise@{round}", "revision")):
+            queue = Path(stage_option(".", stage, "--queue"))
+            labels = Path(stage_option(".", stage, "--labels"))
+            if not queue.is_file():
+                if of == "revision":
+                    break
+                raise SuperalignError(f"{queue}: no review queue yet; run `dvc repro {stage}`")
+            run_review(queue, labels, labeler, round_name=round, of=of)
     except SuperalignError as exc:
         _fail(exc)
 

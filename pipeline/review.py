@@ -24,6 +24,7 @@ def review(
     show: Callable[[str], None],
     labeler: str,
     round_name: str | None = None,
+    of: str = "sample",
 ) -> list[dict]:
     """Ask about each unlabelled item; returns the new labels (stops at `q`)."""
     new = []
@@ -52,6 +53,7 @@ def review(
                 "critique": note or ("Acceptable." if answer == "a" else "Unacceptable."),
                 "labeler": labeler,
                 **({"round": round_name} if round_name else {}),
+                **({"of": of} if of != "sample" else {}),
                 "labelled_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
         )
@@ -71,10 +73,11 @@ def run_review(
     ask=input,
     show=print,
     round_name: str | None = None,
+    of: str = "sample",
 ) -> int:
     queue = read_jsonl(queue_path, required=VERDICT)
     labelled = set(load_labels(labels_path))
-    new = review(queue, labelled, ask, show, labeler, round_name)
+    new = review(queue, labelled, ask, show, labeler, round_name, of)
     if new:
         append_labels(labels_path, new)
     show(f"\n{len(new)} new label(s) in {labels_path}; `dvc repro` applies them.")

@@ -47,25 +47,28 @@ def critique(
         accepts = {i: float(label["score"]) >= ACCEPT for i, label in labels.items()}
         calibration = critic.calibrate(judged, accepts, params.calibration_min_labels)
         judged = [v | critic.rescore(v) for v in judged]
-    verdicts = []
-    for record in judged:
-        label = labels.get(record["id"])
-        if label:
-            critic_view = {k: v for k, v in record.items() if k not in SAMPLE_FIELDS}
-            record = record | {
-                "score": float(label["score"]),
-                "critique": label.get("critique") or record["critique"],
-                "confidence": 1.0,
-                "source": "oracle" if label.get("labeler") == ORACLE else "human",
-                "labeler": label.get("labeler"),
-                "critic_verdict": critic_view,
-            }
-        verdicts.append(record)
+    verdicts = [with_label(record, labels.get(record["id"])) for record in judged]
     queue = review_queue(verdicts, params.review_budget)
     metrics = critique_metrics(verdicts, suite)
     if calibration is not None:
         metrics["calibration"] = dataclasses.asdict(calibration)
     return verdicts, queue, metrics
+
+
+def with_label(record: dict, label: dict | None) -> dict:
+    """The record with an expert's label in place of the critic's verdict (kept beside it,
+    as `critic_verdict`, for measuring the critic); unchanged without a label."""
+    if not label:
+        return record
+    critic_view = {k: v for k, v in record.items() if k not in SAMPLE_FIELDS}
+    return record | {
+        "score": float(label["score"]),
+        "critique": label.get("critique") or record["critique"],
+        "confidence": 1.0,
+        "source": "oracle" if label.get("labeler") == ORACLE else "human",
+        "labeler": label.get("labeler"),
+        "critic_verdict": critic_view,
+    }
 
 
 def oracle_labels(verdicts: list[dict], labels: dict[str, dict], budget: int, suite: Suite):
@@ -152,14 +155,18 @@ def _mean(values) -> float | None:
 
 
 def load_labels(
-    path: str | Path, round_name: str | None = None, sample_ids: set[str] | None = None
+    path: str | Path,
+    round_name: str | None = None,
+    sample_ids: set[str] | None = None,
+    kind: str = "sample",
 ) -> dict[str, dict]:
     """Expert verdicts keyed by sample id (a later line for the same id wins).
 
     The file holds every round's labels. A label that says which round it was made in
     (`round`, written by `superalign review`) must name one of that round's samples
-    (`sample_ids`): otherwise its id is mistyped or the round's samples changed since it
-    was made, and silently ignoring it would lose a human's judgement.
+    (`sample_ids`), or of its revisions when `kind` is "revision" (labels say which with
+    `of`): otherwise its id is mistyped or the round's samples changed since it was made,
+    and silently ignoring it would lose a human's judgement.
     """
     if not Path(path).exists():
         return {}
@@ -170,10 +177,11 @@ def load_labels(
         labels[label["id"]] = label
     if round_name is not None and sample_ids is not None:
         for lineno, label in read_jsonl_lines(path):
-            if label.get("round") == round_name and label["id"] not in sample_ids:
+            of = label.get("of", "sample")  # "revision": a label of stage revise's output
+            if label.get("round") == round_name and of == kind and label["id"] not in sample_ids:
                 raise SuperalignError(
-                    f"{path}:{lineno}: label for sample {label['id']} of {round_name}, which "
-                    f"has no such sample (mistyped, or {round_name} was sampled again since; "
+                    f"{path}:{lineno}: label for {kind} {label['id']} of {round_name}, which "
+                    f"has no such {kind} (mistyped, or {round_name} was redone since; "
                     f"fix or delete the line, then `superalign review {round_name}`)"
                 )
     return labels

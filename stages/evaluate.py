@@ -10,8 +10,8 @@ distinct-2. Per-item results feed the next round's attacker.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from pathlib import Path
 
 from .critics import load_critic
 from .engine import Engine, SamplingParams
@@ -146,6 +146,7 @@ def read_sets(specs: list[str]) -> dict[str, list[dict]]:
     "evaluate",
     __doc__,
     option("--models", default="models", help="directory of round checkpoints"),
+    option("--base", required=True, help="base checkpoint (the default judge model)"),
     option(
         "--set",
         action="append",
@@ -167,7 +168,12 @@ def main(stage: Stage) -> None:
     engine = Engine(model, tokenizer, params["engine"])
     critic = None
     if args.rubric and not all(suite.has_ground_truth(q) for qs in sets.values() for q in qs):
-        critic = load_critic(params, suite, args.rubric, Path(args.models) / "r0")
+        # Items without ground truth are graded by the LLM judge of `critique` (its model,
+        # length and score mode: the only critique keys this stage depends on), whatever
+        # critic the rounds train with: one grader makes campaigns with different critics
+        # comparable, and switching the critic does not rerun the baseline.
+        grader = dataclasses.replace(params["critique"], kind="llm_judge")
+        critic = load_critic(params | {"critique": grader}, suite, args.rubric, args.base)
     results, metrics = evaluate(sets, engine, params["evaluate"], suite, critic)
     write_jsonl(args.results, results)
     stage.write_metrics(args.metrics, metrics)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .models import LearnerParams, load_base, resolve_model
-from .records import atomic_path, write_json
+from .records import atomic_path, write_json, write_jsonl
 from .stage import Stage, option, stage_main
 
 
@@ -36,12 +36,14 @@ def prepare(params: LearnerParams, out_dir: str | Path) -> dict:
     "prepare",
     __doc__,
     option("--out", required=True, help="checkpoint directory to write (models/r0)"),
+    option("--trained-on", required=True, help="r0's trained-on pairs (none): round 1 replays it"),
     logs=("learner",),
     round_of=lambda args, params: "r0",
     dvc_name=lambda round_name: "prepare",
 )
 def main(stage: Stage) -> None:
     facts = prepare(stage.params["learner"], stage.args.out)
+    write_jsonl(stage.args.trained_on, [])  # the base learner was trained on no pairs here
     stage.run.log_metrics({"parameters": facts["parameters"], "seconds": facts["seconds"]})
     print(f"prepare: {facts['source']} -> {stage.args.out} ({facts['parameters']:,} parameters)")
 

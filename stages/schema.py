@@ -27,6 +27,11 @@ def conversation(prompt: str) -> list[dict]:
 # a model id, or "human".
 VERDICT = ("id", "query_id", "prompt", "response", "score", "critique", "confidence", "source")
 
+# What stage `revise` asked the learner for and the critic's verdict on it: a verdict
+# record plus `kind` (revision: the question again with the critique; contrast: the
+# failure the suite names, e.g. a refusal of a benign request), keyed to its query.
+REVISION = VERDICT + ("kind",)
+
 # An expert label in the git-tracked labels file, keyed by sample id.
 LABEL = ("id", "score")
 

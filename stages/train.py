@@ -5,10 +5,11 @@ only the new LoRA adapter is stored (models/rK), and `load_policy("rK")` rebuild
 policy from the base and the adapter chain. The reference policy is the previous round's
 policy (the adapter switched off) or, optionally, the base model.
 
-Replay: each adapter directory also keeps the pairs it was trained on (`train_pairs.jsonl`,
-each tagged with the round that built it), and round K trains on its own pairs plus those
-of the last `replay_rounds` rounds, taken from the previous adapter. Later rounds have
-fewer, harder pairs; replaying the round before keeps what it taught.
+Replay: each round also writes the pairs it was trained on (`data/rounds/rK/trained_on.jsonl`,
+each tagged with the round that built it; `prepare` writes r0's, empty), and round K
+trains on its own pairs plus those of the last `replay_rounds` rounds, read from round
+K-1's file, a dependency `dvc dag` shows. Later rounds have fewer, harder pairs;
+replaying the round before keeps what it taught.
 
 Defaults resist collapse: `sigmoid` preference loss plus an `sft` term on the chosen
 answers, a conservative learning rate, no gradient checkpointing on small models.
@@ -33,16 +34,13 @@ from .runtime import keep_freed_memory
 from .schema import PAIR
 from .stage import Stage, option, stage_main
 
-# In each adapter directory: the pairs that adapter was trained on, tagged with their round.
-TRAINED_ON = "train_pairs.jsonl"
 
-
-def replayed_pairs(prev_adapter: Path, replay: list[str]) -> list[dict]:
-    """The pairs the previous adapter was trained on that came from the `replay` rounds."""
-    path = Path(prev_adapter) / TRAINED_ON
-    if not replay or not path.is_file():  # the base model (r0) was trained on nothing here
+def replayed_pairs(prev_trained_on: Path, replay: list[str]) -> list[dict]:
+    """The pairs the previous round was trained on that came from the `replay` rounds."""
+    if not replay:
         return []
-    return [p for p in read_jsonl(path, required=PAIR + ("round",)) if p["round"] in replay]
+    pairs = read_jsonl(prev_trained_on, required=PAIR + ("round",))
+    return [p for p in pairs if p["round"] in replay]
 
 
 def train(
@@ -54,11 +52,11 @@ def train(
     ref_model=None,
     round_name: str = "",
     replay: Sequence[dict] = (),
+    trained_on_path: str | Path | None = None,
 ) -> dict:
-    """Train a fresh LoRA adapter on `pairs` + `replay`; save the adapter to `out_dir`.
-
-    The adapter directory gets only the adapter and the pairs it learned from (this
-    round's tagged `round_name`, replayed ones keep their tag), never a model copy.
+    """Train a fresh LoRA adapter on `pairs` + `replay`; save the adapter to `out_dir`
+    (the adapter only, never a model copy) and the pairs it learned from to
+    `trained_on_path` (this round's tagged `round_name`, replayed ones keep their tag).
     """
     from datasets import Dataset
     from peft import LoraConfig
@@ -123,7 +121,8 @@ def train(
         history = trainer.state.log_history
     with atomic_path(out_dir) as tmp:
         trainer.model.save_pretrained(tmp)
-        write_jsonl(tmp / TRAINED_ON, trained_on)
+    if trained_on_path is not None:
+        write_jsonl(trained_on_path, trained_on)
     return train_metrics(history, result.metrics, len(trained_on)) | {"replayed_pairs": len(replay)}
 
 
@@ -154,6 +153,9 @@ def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:
     option("--models", default="models"),
     option("--pairs", required=True),
     option("--out", required=True, help="adapter directory to write (models/rK)"),
+    option("--replay-from", required=True, help="what round K-1 was trained on"),
+    option("--trained-on", required=True, help="where to write what this round trains on"),
+    option("--base", required=True, help="base checkpoint (the reference when base)"),
     option("--metrics", required=True),
     logs=("train",),
 )
@@ -162,12 +164,20 @@ def main(stage: Stage) -> None:
     p: TrainParams = params["train"]
     pairs = read_jsonl(args.pairs, required=PAIR)
     model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
-    ref = load_checkpoint(Path(args.models) / "r0")[0] if p.reference == "base" else None
+    ref = load_checkpoint(args.base)[0] if p.reference == "base" else None
     chain = policy_chain(params["rounds"], args.policy)
     recent = chain[max(0, len(chain) - p.replay_rounds) :]
-    replay = replayed_pairs(Path(args.models) / args.policy, recent)
+    replay = replayed_pairs(Path(args.replay_from), recent)
     metrics = train(
-        pairs, model, tokenizer, p, args.out, ref, round_name=stage.round, replay=replay
+        pairs,
+        model,
+        tokenizer,
+        p,
+        args.out,
+        ref,
+        round_name=stage.round,
+        replay=replay,
+        trained_on_path=args.trained_on,
     )
     stage.write_metrics(args.metrics, metrics)
     print(

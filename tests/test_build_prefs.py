@@ -1,10 +1,17 @@
 import json
 
-from stages.build_prefs import build_prefs, revision_chat
+from stages.build_prefs import build_prefs, plan
 from stages.critics import NoisyCritic
 from stages.params import BuildPrefsParams
 from stages.records import write_jsonl
+from stages.revise import revise, revision_chat
 from stages.suites import load_suite
+
+
+def revise_then_pair(verdicts, params, engine, critic, suite=None):
+    """Stage revise, then stage build_prefs, as the DAG runs them."""
+    revisions = revise(plan(verdicts, params, suite), engine, critic, params)
+    return build_prefs(verdicts, revisions, params, suite)
 
 
 def verdict(query, i, score, response=None):
@@ -31,7 +38,7 @@ def test_best_vs_worst_with_margin_and_nulls_dropped():
         verdict("c", 0, None),
         verdict("c", 1, None),  # the critic said nothing
     ]
-    pairs, metrics = build_prefs(verdicts, BuildPrefsParams(revise=False), None, None)
+    pairs, metrics = build_prefs(verdicts, [], BuildPrefsParams(revise=False))
     assert len(pairs) == 1
     (p,) = pairs
     assert p["prompt"] == [{"role": "user", "content": "What is a?"}]
@@ -47,7 +54,7 @@ def test_pairs_are_minimal_concise_chosen_and_rejected_of_like_length():
         verdict("a", 2, 0.0, "3 + 4 = 8"),
         verdict("a", 3, 0.0, "To solve this we need to think about what addition means " * 2),
     ]
-    (p,), _ = build_prefs(verdicts, BuildPrefsParams(revise=False), None, None)
+    (p,), _ = build_prefs(verdicts, [], BuildPrefsParams(revise=False))
     assert p["chosen"][0]["content"] == "3 + 4 = 7"
     assert p["rejected"][0]["content"] == "3 + 4 = 8"
 
@@ -60,15 +67,13 @@ def test_more_pairs_per_query_use_the_other_samples_first_pair_unchanged():
         verdict("a", 3, 0.0, "3 + 4 = 8"),  # the same text twice is one pair, not two
         verdict("a", 4, 0.0, "Nine."),
     ]
-    one, _ = build_prefs(verdicts, BuildPrefsParams(revise=False), None, None)
-    many, metrics = build_prefs(
-        verdicts, BuildPrefsParams(revise=False, pairs_per_query=9), None, None
-    )
+    one, _ = build_prefs(verdicts, [], BuildPrefsParams(revise=False))
+    many, metrics = build_prefs(verdicts, [], BuildPrefsParams(revise=False, pairs_per_query=9))
     assert many[0] == one[0]
     texts = [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in many]
     assert len(texts) == len(set(texts)) == 4  # 2 distinct chosen x 2 distinct rejected
     assert len({p["id"] for p in many}) == 4 and metrics["pairs"] == 4
-    capped, _ = build_prefs(verdicts, BuildPrefsParams(revise=False, pairs_per_query=2), None, None)
+    capped, _ = build_prefs(verdicts, [], BuildPrefsParams(revise=False, pairs_per_query=2))
     assert capped == many[:2]
 
 
@@ -76,7 +81,7 @@ def test_revision_pairs_against_each_failing_sample(tiny_engine):
     verdicts = [verdict("a", i, 0.0, f"wrong {'x' * i}") for i in range(3)]
     accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)
     params = BuildPrefsParams(max_new_tokens=6, pairs_per_query=2)
-    pairs, metrics = build_prefs(verdicts, params, tiny_engine, accepting)
+    pairs, metrics = revise_then_pair(verdicts, params, tiny_engine, accepting)
     assert metrics["revised_queries"] == 1 and metrics["revision_pairs"] == 2
     assert len({p["chosen"][0]["content"] for p in pairs}) == 1  # one revision
     assert len({p["rejected"][0]["content"] for p in pairs}) == 2
@@ -96,7 +101,7 @@ def test_revision_request_is_the_question_with_the_critique():
 def test_critique_guided_revision_becomes_chosen(tiny_engine):
     verdicts = [verdict("a", 0, 0.0), verdict("a", 1, 0.0), verdict("b", 0, 0.0)]
     accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)  # accepts every wrong revision
-    pairs, metrics = build_prefs(
+    pairs, metrics = revise_then_pair(
         verdicts, BuildPrefsParams(max_new_tokens=6), tiny_engine, accepting
     )
     assert metrics["revisions_tried"] == 2 and metrics["revision_pairs"] == 2
@@ -105,7 +110,7 @@ def test_critique_guided_revision_becomes_chosen(tiny_engine):
     rejecting = NoisyCritic(
         load_suite("arithmetic"), flip_rate=0.0
     )  # the random revisions are wrong: rejected
-    pairs, metrics = build_prefs(
+    pairs, metrics = revise_then_pair(
         verdicts, BuildPrefsParams(max_new_tokens=6), tiny_engine, rejecting
     )
     assert pairs == [] and metrics["dropped_revision_rejected"] == 2
@@ -114,9 +119,7 @@ def test_critique_guided_revision_becomes_chosen(tiny_engine):
 def test_pairs_load_with_datasets_as_trl_conversational(tmp_path):
     from datasets import load_dataset
 
-    pairs, _ = build_prefs(
-        [verdict("a", 0, 1.0), verdict("a", 1, 0.0)], BuildPrefsParams(), None, None
-    )
+    pairs, _ = build_prefs([verdict("a", 0, 1.0), verdict("a", 1, 0.0)], [], BuildPrefsParams())
     path = tmp_path / "pairs.jsonl"
     write_jsonl(path, pairs)
     ds = load_dataset("json", data_files=str(path), split="train")
@@ -132,10 +135,10 @@ def test_relative_preferences_for_weak_judges():
         verdict("b", 0, 0.2),
         verdict("b", 1, 0.19),
     ]
-    strict, _ = build_prefs(verdicts, BuildPrefsParams(min_margin=0.1, revise=False), None, None)
+    strict, _ = build_prefs(verdicts, [], BuildPrefsParams(min_margin=0.1, revise=False))
     assert strict == []
     relative = BuildPrefsParams(min_margin=0.1, revise=False, require_acceptable=False)
-    pairs, metrics = build_prefs(verdicts, relative, None, None)
+    pairs, metrics = build_prefs(verdicts, [], relative)
     assert [p["chosen"][0]["content"] for p in pairs] == ["answer 0"]
     assert metrics["dropped_no_revision"] == 1  # b's margin is too small
 
@@ -159,14 +162,39 @@ def test_benign_answers_are_contrasted_with_the_learners_own_refusal(tiny_engine
 
     verdicts = benign("k", "tech", 1.0) + benign("f", "tech", 0.0) + benign("q", "quiet", 1.0)
     params = BuildPrefsParams(max_new_tokens=6, revise=False)
-    pairs, metrics = build_prefs(verdicts, params, tiny_engine, RejectsAll(), safety)
+    pairs, metrics = revise_then_pair(verdicts, params, tiny_engine, RejectsAll(), safety)
     assert [p["kind"] for p in pairs] == ["contrast"] and pairs[0]["query_id"] == "k"
     assert pairs[0]["chosen"][0]["content"] in {"answer 0", "answer 1"}
     assert metrics["contrast_pairs"] == 1 and metrics["dropped_small_margin"] == 1  # "quiet"
     both = BuildPrefsParams(max_new_tokens=6, revise=False, pairs_per_query=4)
-    pairs, metrics = build_prefs(verdicts, both, tiny_engine, RejectsAll(), safety)
+    pairs, metrics = revise_then_pair(verdicts, both, tiny_engine, RejectsAll(), safety)
     chosen = sorted(p["chosen"][0]["content"] for p in pairs)  # each answer vs the refusal
     assert chosen == ["answer 0", "answer 1"] and metrics["contrasted_queries"] == 1
     assert len({p["rejected"][0]["content"] for p in pairs}) == 1
     off = BuildPrefsParams(max_new_tokens=6, revise=False, contrast=False)
-    assert build_prefs(verdicts, off, tiny_engine, RejectsAll(), safety)[0] == []
+    assert revise_then_pair(verdicts, off, tiny_engine, RejectsAll(), safety)[0] == []
+
+
+def test_revise_records_carry_their_verdict_and_build_prefs_needs_no_model(tiny_engine):
+    """Stage revise writes what it asked for, judged; build_prefs pairs from the records
+    alone (no engine, no critic), and a record it does not find is a dropped query."""
+    verdicts = [
+        verdict("a", 0, 0.0),
+        verdict("a", 1, 0.0),
+        verdict("b", 0, 1.0),
+        verdict("b", 1, 0.0),
+    ]
+    params = BuildPrefsParams(max_new_tokens=6)
+    todo = plan(verdicts, params)
+    assert [lowest[0]["query_id"] for _, lowest in todo.to_revise] == ["a"]
+    assert [p["query_id"] for p in todo.pairs] == ["b"]
+    accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)
+    (record,) = revise(todo, tiny_engine, accepting, params)
+    assert record["kind"] == "revision" and record["query_id"] == "a"
+    assert record["answers_for"] in {"a-0", "a-1"} and record["score"] == 1.0
+    assert record["request"].startswith("What is a?\n\nA reviewer checked")
+    pairs, metrics = build_prefs(verdicts, [record], params)
+    assert [p["kind"] for p in pairs] == ["best_vs_worst", "revision"]
+    assert pairs[1]["chosen"][0]["content"] == record["response"]
+    _, metrics = build_prefs(verdicts, [], params)
+    assert metrics["dropped_no_revision"] == 1 and metrics["pairs"] == 1

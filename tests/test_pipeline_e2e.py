@@ -59,11 +59,11 @@ def test_two_rounds_end_to_end(tmp_path, tiny_model_dir):
         assert not (ws / "models" / name / "model.safetensors").exists()  # adapter only
         metrics = json.loads((ws / f"metrics/{name}.json").read_text())
         assert {"heldout", "benchmark", "fresh"} <= set(metrics)
-    # r2 replays r1's pairs, read from the r1 adapter's directory.
+    # r2 replays r1's pairs, read from what r1 was trained on (a DVC dependency).
     r1_pairs = len((ws / "data/rounds/r1/pairs.jsonl").read_text().splitlines())
     train_r2 = json.loads((ws / "metrics/train/r2.json").read_text())
     assert train_r2["replayed_pairs"] == r1_pairs
-    trained_on = (ws / "models/r2/train_pairs.jsonl").read_text().splitlines()
+    trained_on = (ws / "data/rounds/r2/trained_on.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["round"] == "r1" for line in trained_on) == r1_pairs
     table = (ws / "reports/rounds.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in table] == ["round", "r0", "r1", "r2"]
@@ -73,7 +73,7 @@ def test_two_rounds_end_to_end(tmp_path, tiny_model_dir):
     client = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("superalign")
     names = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
-    stages = ("attack", "sample", "critique", "build_prefs", "train", "evaluate")
+    stages = ("attack", "sample", "critique", "revise", "build_prefs", "train", "evaluate")
     assert {f"{s}@{r}" for s in stages for r in ("r1", "r2")} <= names
 
     # One more round: only the new round's stages (and the report) run.

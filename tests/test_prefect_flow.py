@@ -15,7 +15,7 @@ from workspace import env as workspace_env
 from workspace import make_workspace
 
 pytestmark = pytest.mark.slow
-STAGES = ("attack", "sample", "critique", "build_prefs", "train", "evaluate")
+STAGES = ("attack", "sample", "critique", "revise", "build_prefs", "train", "evaluate")
 
 
 def superalign(ws: Path, server, *args: str, check=True) -> subprocess.CompletedProcess:

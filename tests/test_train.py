@@ -5,8 +5,8 @@ from stages.errors import SuperalignError
 from stages.models import load_checkpoint
 from stages.params import RoundSpec, TrainParams
 from stages.policy import load_policy
-from stages.records import read_jsonl
-from stages.train import TRAINED_ON, replayed_pairs, train
+from stages.records import read_jsonl, write_jsonl
+from stages.train import replayed_pairs, train
 
 PARAMS = TrainParams(
     batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3, epochs=1.0
@@ -38,26 +38,30 @@ def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path)
     tok.save_pretrained(models / "r0")
     rounds = {"r1": RoundSpec("r0"), "r2": RoundSpec("r1")}
     expected = {}
+    data = tmp_path / "rounds"
+    write_jsonl(data / "r0.jsonl", [])  # what prepare writes: r0 was trained on nothing
     for name, prev in (("r1", "r0"), ("r2", "r1")):
         model, tokenizer = load_policy(prev, models, rounds)
-        replay = replayed_pairs(models / prev, ["r1"])  # nothing before r1, r1's 8 at r2
+        replay = replayed_pairs(data / f"{prev}.jsonl", ["r1"])  # none before r1, r1's 8 at r2
         metrics = train(
-            pairs(), model, tokenizer, PARAMS, models / name, round_name=name, replay=replay
+            pairs(),
+            model,
+            tokenizer,
+            PARAMS,
+            models / name,
+            round_name=name,
+            replay=replay,
+            trained_on_path=data / f"{name}.jsonl",
         )
         assert metrics["replayed_pairs"] == len(replay) == (8 if name == "r2" else 0)
         assert metrics["steps"] == 2 + len(replay) // 4 and metrics["loss_first"] is not None
         expected[name] = logits(model, tokenizer)  # the model the trainer just trained
         names = {p.name for p in (models / name).iterdir()}
-        assert names == {
-            "adapter_config.json",
-            "adapter_model.safetensors",
-            "README.md",
-            TRAINED_ON,
-        }
-    trained_on = read_jsonl(models / "r2" / TRAINED_ON)
+        assert names == {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+    trained_on = read_jsonl(data / "r2.jsonl")
     assert [p["round"] for p in trained_on] == ["r2"] * 8 + ["r1"] * 8
-    assert replayed_pairs(models / "r2", ["r1"]) == trained_on[8:]  # r1's, replayed again
-    assert replayed_pairs(models / "r2", []) == []
+    assert replayed_pairs(data / "r2.jsonl", ["r1"]) == trained_on[8:]  # r1's, replayed again
+    assert replayed_pairs(data / "r2.jsonl", []) == []
     r0 = logits(*load_policy("r0", models, rounds))
     for name in ("r1", "r2"):
         rebuilt = logits(*load_policy(name, models, rounds))
