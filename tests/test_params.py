@@ -81,6 +81,8 @@ def test_stage_reports_bad_params_in_one_line(tmp_path):
             "stages.prepare",
             "--out",
             str(tmp_path / "m"),
+            "--trained-on",
+            str(tmp_path / "t.jsonl"),
             "--params",
             str(path),
         ],
