@@ -170,6 +170,20 @@ def test_ui_starts_both_servers_on_loopback(tmp_path):
 
     prefect_port, mlflow_port = free_port(), free_port()
     env = prefect_env(tmp_path) | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    # A campaign's runs in the store the UI will serve, logged the way the stages log them.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from stages.tracking import stage_run\n"
+            "with stage_run('evaluate', 'r1', 'camp', run_name='evaluate@r1') as run:\n"
+            "    run.log_metrics({'heldout.accuracy': 0.4, 'mean_length_chars': 9.0},"
+            " on_campaign=True)\n",
+        ],
+        env=env,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     cmd = [
         str(Path(sys.executable).parent / "superalign"),
         "ui",
@@ -198,6 +212,17 @@ def test_ui_starts_both_servers_on_loopback(tmp_path):
             experiment = json.load(reply)["experiment"]
         tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
         assert tags["mlflow.experimentKind"] == "custom_model_development"  # opens on its runs
+        search = urllib.request.Request(
+            f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/runs/search",
+            data=json.dumps({"experiment_ids": [experiment["experiment_id"]]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(search, timeout=5) as reply:
+            runs = {r["info"]["run_name"]: r for r in json.load(reply)["runs"]}
+        assert set(runs) == {"camp", "camp/r1", "evaluate@r1"}  # nested campaign/round/stage
+        metrics = {m["key"]: m["value"] for m in runs["camp"]["data"]["metrics"]}
+        assert metrics["headline/heldout.accuracy"] == 0.4
+        assert "headline/mean_length_chars" not in metrics
     finally:
         ui.send_signal(signal.SIGTERM)  # what a service manager or `kill` sends
         ui.wait(timeout=60)
