@@ -18,7 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STAGES = ("suite", "prepare", "evaluate", "attack", "sample", "critique", "build_prefs", "train")
+STAGES = (
+    "suite",
+    "prepare",
+    "evaluate",
+    "attack",
+    "sample",
+    "critique",
+    "revise",
+    "build_prefs",
+    "train",
+)
 PROCESS_START_S = 7  # per stage, measured as the gap between MLflow's sum and `time dvc repro`
 
 
