@@ -146,14 +146,15 @@ def review(
     appended to the git-tracked labels file, and the next `dvc repro` reruns the round
     with them overriding the critic.
     """
-    from pipeline.dag import stage_option
+    from pipeline.dag import option_of, resolved_stages
     from pipeline.review import run_review
 
     try:
+        stages = resolved_stages(".")  # read dvc.yaml once for both stages' paths
         # The samples' verdicts first, then the revisions' (stage revise, when it has run).
         for stage, of in ((f"critique@{round}", "sample"), (f"revise@{round}", "revision")):
-            queue = Path(stage_option(".", stage, "--queue"))
-            labels = Path(stage_option(".", stage, "--labels"))
+            queue = Path(option_of(stages, stage, "--queue"))
+            labels = Path(option_of(stages, stage, "--labels"))
             if not queue.is_file():
                 if of == "revision":
                     break

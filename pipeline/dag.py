@@ -20,9 +20,8 @@ def resolved_stages(root: str | Path = ".") -> dict[str, str]:
         raise SuperalignError(f"dvc: {exc}") from None
 
 
-def stage_option(root: str | Path, stage: str, option: str) -> str:
-    """The value a stage's command passes for `--option`."""
-    stages = resolved_stages(root)
+def option_of(stages: dict[str, str], stage: str, option: str) -> str:
+    """The value a stage's command passes for `--option`, from `resolved_stages`."""
     if stage not in stages:
         raise SuperalignError(f"no DVC stage '{stage}' (is the round in params.yaml rounds?)")
     args = shlex.split(stages[stage])

@@ -60,9 +60,10 @@ def _retry_unless_user_error(task, task_run, state) -> bool:
     retry_condition_fn=_retry_unless_user_error,
     cache_policy=None,
 )
-def reproduce(stage: str, root: str, campaign: str) -> str | State:
-    """Ask DVC to reproduce one stage: "ran", or a Completed state named Skipped when DVC
-    found it up to date. The task run is named like the DVC stage and its MLflow run."""
+def reproduce(stage: str, root: str, campaign: str) -> State:
+    """Ask DVC to reproduce one stage: a Completed state holding "ran", or one named
+    Skipped holding "skipped" when DVC found it up to date. The task run is named like the
+    DVC stage and its MLflow run."""
     logger = get_run_logger()
     env = (
         os.environ
@@ -88,7 +89,7 @@ def reproduce(stage: str, root: str, campaign: str) -> str | State:
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith(("error:", "ERROR"))]
         raise StageFailed(stage, proc.returncode, (errors or ["see the task log"])[0])
     if f"Running stage '{stage}'" in proc.stdout:
-        return "ran"
+        return Completed(data="ran")
     # A state of its own, so the Prefect UI says "Skipped" on the task without its logs.
     return Completed(name="Skipped", message="up to date: DVC ran nothing", data="skipped")
 
@@ -184,8 +185,7 @@ def superalign_rounds(
         stages = ordered_stages(root_path)
         outcomes: dict[str, str] = {}
         for index, stage in enumerate(stages):
-            outcome = reproduce(stage, str(root_path), campaign)
-            outcomes[stage] = outcome.result() if isinstance(outcome, State) else outcome
+            outcomes[stage] = reproduce(stage, str(root_path), campaign).result()
             this_round = round_of(stage)
             next_round = round_of(stages[index + 1]) if index + 1 < len(stages) else None
             if this_round not in ("campaign", next_round):

@@ -160,14 +160,13 @@ def build_prefs(
             dropped["no_revision"] += 1
             continue
         score, text = revision["score"], revision["response"]
-        margin = score - lowest[0]["score"] if score is not None else 0.0
-        if score is not None and acceptable(score, params) and margin >= params.min_margin:
-            chosen = {"response": text, "id": "revision"}
-            for _, rejected in minimal_pairs([chosen], lowest, limit):
-                pairs.append(pair(rejected, text, rejected["response"], "revision", margin))
-            revised += 1
-        else:
+        margin = None if score is None else score - lowest[0]["score"]
+        if margin is None or not acceptable(score, params) or margin < params.min_margin:
             dropped["revision_rejected"] += 1
+            continue
+        for _, rejected in minimal_pairs([{"response": text, "id": "revision"}], lowest, limit):
+            pairs.append(pair(rejected, text, rejected["response"], "revision", margin))
+        revised += 1
     for top, _ in todo.to_contrast:
         contrast = written.get(("contrast", top[0]["query_id"]))
         score = contrast["score"] if contrast else None

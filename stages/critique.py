@@ -170,20 +170,26 @@ def load_labels(
     """
     if not Path(path).exists():
         return {}
+    rows = read_jsonl(path, required=LABEL)
     labels = {}
-    for label in read_jsonl(path, required=LABEL):
+    for index, label in enumerate(rows):
         if not isinstance(label["score"], (int, float)) or not 0 <= label["score"] <= 1:
             raise SuperalignError(f"{path}: label {label['id']} needs a score in [0, 1]")
+        of = label.get("of", "sample")  # "revision": a label of stage revise's output
+        if (
+            round_name is not None
+            and sample_ids is not None
+            and label.get("round") == round_name
+            and of == kind
+            and label["id"] not in sample_ids
+        ):
+            lineno = read_jsonl_lines(path)[index][0]  # read again only to name the line
+            raise SuperalignError(
+                f"{path}:{lineno}: label for {kind} {label['id']} of {round_name}, which "
+                f"has no such {kind} (mistyped, or {round_name} was redone since; "
+                f"fix or delete the line, then `superalign review {round_name}`)"
+            )
         labels[label["id"]] = label
-    if round_name is not None and sample_ids is not None:
-        for lineno, label in read_jsonl_lines(path):
-            of = label.get("of", "sample")  # "revision": a label of stage revise's output
-            if label.get("round") == round_name and of == kind and label["id"] not in sample_ids:
-                raise SuperalignError(
-                    f"{path}:{lineno}: label for {kind} {label['id']} of {round_name}, which "
-                    f"has no such {kind} (mistyped, or {round_name} was redone since; "
-                    f"fix or delete the line, then `superalign review {round_name}`)"
-                )
     return labels
 
 

@@ -54,23 +54,22 @@ def revise(
 ) -> list[dict]:
     """Revision and contrast records, each with the critic's verdict, in plan order."""
     sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
-    asked: list[tuple[str, dict, list[dict]]] = []  # (kind, the verdict it answers, chat)
-    for group, _ in todo.to_revise:
-        # Each query's most concise failure carries the critique the learner revises from.
-        shown = most_concise(group)
-        asked.append(("revision", shown, revision_chat(shown)))
-    for top, request in todo.to_contrast:
-        asked.append(("contrast", most_concise(top), conversation(request)))
+    # (the verdict it answers for, the chat the learner gets). Each revision shows the
+    # query's most concise failure, with the critique the learner revises from.
+    revisions = [most_concise(group) for group, _ in todo.to_revise]
+    asks = {
+        "revision": [(shown, revision_chat(shown)) for shown in revisions],
+        "contrast": [(most_concise(top), conversation(req)) for top, req in todo.to_contrast],
+    }
     records = []
     # One generate call per kind, as build_prefs made them: batches (and so the texts)
     # stay what they were before this stage existed.
-    for kind in ("revision", "contrast"):
-        these = [a for a in asked if a[0] == kind]
+    for kind, these in asks.items():
         if not these:
             continue
-        texts = [t[0] for t in learner.generate([chat for _, _, chat in these], sampling).texts]
-        judged = critic.judge([v | {"response": t} for (_, v, _), t in zip(these, texts)])
-        for (_, answered, chat), text, verdict in zip(these, texts, judged, strict=True):
+        texts = [t[0] for t in learner.generate([chat for _, chat in these], sampling).texts]
+        judged = critic.judge([v | {"response": t} for (v, _), t in zip(these, texts)])
+        for (answered, chat), text, verdict in zip(these, texts, judged, strict=True):
             records.append(
                 {k: answered.get(k) for k in CARRIED}
                 | {

@@ -17,6 +17,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate a test server, and kill it if it has not gone within `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def prefect_env(home: Path, api_url: str | None = None) -> dict:
     env = os.environ | {
         "PREFECT_HOME": str(home),
@@ -70,9 +82,5 @@ class PrefectServer:
         return prefect_env(self.home, self.api_url)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc, timeout=30)
         self.log.close()

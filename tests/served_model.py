@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from prefect_server import free_port
+from prefect_server import free_port, stop_process
 
 
 class ServedModel:
@@ -63,11 +63,6 @@ class ServedModel:
         return path.read_text(errors="replace") if path.is_file() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc, timeout=20)
         self.proc = None
