@@ -1,7 +1,8 @@
 """Params profiles: a named set of params changes, run as a DVC experiment.
 
 A profile is a YAML file under profiles/ shaped like params.yaml, holding only what it
-changes. `superalign exp NAME` turns it into `dvc exp run -S key=value ...` (checked
+changes (or `extends: OTHER` and what it changes on top of that profile). `superalign
+exp NAME` turns it into `dvc exp run -S key=value ...` (checked
 against the params schema first, so a misspelled key fails before anything runs), so
 the experiment is an ordinary DVC experiment: `dvc exp show` lists it beside the others
 and `dvc exp apply` brings it into the workspace.
@@ -20,7 +21,21 @@ from stages.params import check_params
 PROFILES_DIR = Path("profiles")
 
 
-def read_profile(name: str, root: Path = Path(".")) -> dict:
+def read_profile(name: str, root: Path = Path("."), _seen: tuple[str, ...] = ()) -> dict:
+    """The profile's changes, merged over those of the profile it `extends` (if any), so
+    two campaigns meant to differ in one knob (the critic) say everything else once."""
+    if name in _seen:
+        raise SuperalignError(f"profile '{name}': extends itself ({' -> '.join(_seen + (name,))})")
+    profile = _read_profile_file(name, root)
+    base = profile.pop("extends", None)
+    if base is None:
+        return profile
+    if not isinstance(base, str):
+        raise SuperalignError(f"profile '{name}': extends must name one profile, got {base!r}")
+    return merged(read_profile(base, root, _seen + (name,)), profile)
+
+
+def _read_profile_file(name: str, root: Path) -> dict:
     path = root / PROFILES_DIR / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in (root / PROFILES_DIR).glob("*.yaml"))) or "none"

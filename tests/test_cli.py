@@ -53,6 +53,28 @@ def test_profile_becomes_checked_dvc_overrides(tmp_path):
         overrides(read_profile("typo", tmp_path), REPO / "params.yaml")
 
 
+def test_profile_extends_another(tmp_path):
+    from conftest import REPO
+
+    from pipeline.profiles import read_profile
+    from stages.errors import SuperalignError
+
+    judge, rules = read_profile("safety-judge", REPO), read_profile("safety", REPO)
+    assert judge["critique"]["kind"] == "yes_no_judge" and rules["critique"]["kind"] == "verifier"
+    # Everything the judge campaign does not change is the rules campaign's, key for key.
+    assert judge["suite"] == rules["suite"] and judge["attack"] == rules["attack"]
+    assert judge["train"] == rules["train"]
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("extends: b\n")
+    (folder / "b.yaml").write_text("extends: a\n")
+    with pytest.raises(SuperalignError, match="profile 'a': extends itself"):
+        read_profile("a", tmp_path)
+    (folder / "c.yaml").write_text("extends: missing\n")
+    with pytest.raises(SuperalignError, match="profile 'missing': no "):
+        read_profile("c", tmp_path)
+
+
 def test_saved_campaigns_are_listed_by_status(tmp_path, monkeypatch):
     summary = {"metric": "heldout.labels.harmful", "rounds": 3, "metric_r0": 0.25}
     summary |= {"metric_final": 0.75, "gain": 0.5, "pgr": None}
