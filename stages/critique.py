@@ -9,6 +9,7 @@ are some).
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 
 from .critics import load_critic
@@ -41,7 +42,9 @@ def critique(
     if not samples:
         raise SuperalignError("critique: no samples to judge")
     judged = [_sample_fields(s) | v for s, v in zip(samples, critic.judge(samples), strict=True)]
-    labels = labels | oracle_labels(judged, labels, params.oracle_labels, suite)
+    labels = labels | oracle_labels(
+        judged, labels, params.oracle_labels, suite, params.oracle_pick, params.seed
+    )
     calibration = None
     if hasattr(critic, "calibrate"):
         accepts = {i: float(label["score"]) >= ACCEPT for i, label in labels.items()}
@@ -71,11 +74,23 @@ def with_label(record: dict, label: dict | None) -> dict:
     }
 
 
-def oracle_labels(verdicts: list[dict], labels: dict[str, dict], budget: int, suite: Suite):
-    """The suite's ground truth on the `budget` least confident verdicts nobody labelled:
-    a simulated expert, for measuring what a small label budget buys. Items without
-    ground truth are skipped."""
-    open_items = review_queue([v for v in verdicts if v["id"] not in labels], len(verdicts))
+def oracle_labels(
+    verdicts: list[dict],
+    labels: dict[str, dict],
+    budget: int,
+    suite: Suite,
+    pick: str = "least_confident",
+    seed: int = 0,
+):
+    """The suite's ground truth on `budget` verdicts nobody labelled, the least confident
+    ones or (`pick="random"`) a seeded draw: a simulated expert, for measuring what a
+    small label budget buys. Items without ground truth are skipped."""
+    unlabelled = [v for v in verdicts if v["id"] not in labels]
+    if pick == "random":
+        open_items = sorted(unlabelled, key=lambda v: v["id"])
+        random.Random(seed).shuffle(open_items)
+    else:
+        open_items = review_queue(unlabelled, len(verdicts))
     out = {}
     for v in open_items:
         if len(out) >= budget:

@@ -171,6 +171,11 @@ class CritiqueParams:
     # A simulated expert: the suite's ground truth labels this many of the round's least
     # confident verdicts (source "oracle"), like `superalign review` would; 0 = off.
     oracle_labels: int = 0
+    # Which verdicts the simulated expert labels: least_confident (what review queues) or
+    # random (seeded). A calibration fitted on the least confident ones fits the hardest
+    # cases and read the safety judge backwards (bench/judge_calibration.py: agreement
+    # with the rules 0.29-0.57 on its own verdicts, against 0.64-0.72 unfitted).
+    oracle_pick: Literal["least_confident", "random"] = "least_confident"
     # yes_no_judge: fit how its yes/no probes are read on the round's expert (or oracle)
     # labels when there are at least this many; fewer: read them at face value.
     calibration_min_labels: int = 8

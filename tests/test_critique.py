@@ -101,3 +101,20 @@ def test_oracle_labels_stand_in_for_an_expert():
     assert all(v["score"] == (1.0 if v["response"] == "12" else 0.0) for v in oracle)
     assert all(v["critic_verdict"]["flipped"] for v in oracle)  # the critic's view is kept
     assert not {q["id"] for q in queue} & {v["id"] for v in oracle}
+
+
+def test_oracle_labels_drawn_at_random_are_seeded_and_not_the_least_confident():
+    from stages.critique import oracle_labels
+
+    verdicts = [
+        {"id": f"s{i}", "response": "12", "gold": 12, "confidence": i / 20, "source": "x"}
+        for i in range(20)
+    ]
+    least = oracle_labels(verdicts, {}, 4, ARITHMETIC)
+    assert set(least) == {"s0", "s1", "s2", "s3"}  # the review queue's order
+    drawn = oracle_labels(verdicts, {}, 4, ARITHMETIC, pick="random", seed=0)
+    assert len(drawn) == 4 and set(drawn) != set(least)
+    assert drawn == oracle_labels(list(reversed(verdicts)), {}, 4, ARITHMETIC, "random", 0)
+    assert set(drawn) != set(oracle_labels(verdicts, {}, 4, ARITHMETIC, "random", seed=1))
+    labelled = {"s5": {"id": "s5", "score": 1.0}}
+    assert "s5" not in oracle_labels(verdicts, labelled, 20, ARITHMETIC, "random", 0)
