@@ -36,8 +36,8 @@ from stages.yes_no_judge import Calibration, fit_calibration  # noqa: E402
 LABELS, DRAWS = 16, 50
 
 
-def cached_outputs(name: str, stage_name: str, suffix: str) -> dict[str, Path]:
-    """Round -> the DVC cache file of that round's `stage_name` output ending in `suffix`."""
+def lock_stages(name: str) -> dict:
+    """The stages of experiment `name`'s dvc.lock (read once per run)."""
     lock = subprocess.run(
         ["git", "show", f"{experiment_ref(name, ROOT)}:dvc.lock"],
         cwd=ROOT,
@@ -45,8 +45,13 @@ def cached_outputs(name: str, stage_name: str, suffix: str) -> dict[str, Path]:
         text=True,
         check=True,
     ).stdout
+    return yaml.safe_load(lock)["stages"]
+
+
+def cached_outputs(stages: dict, stage_name: str, suffix: str) -> dict[str, Path]:
+    """Round -> the DVC cache file of that round's `stage_name` output ending in `suffix`."""
     out = {}
-    for stage, spec in yaml.safe_load(lock)["stages"].items():
+    for stage, spec in stages.items():
         for o in spec.get("outs", []):
             if stage.startswith(f"{stage_name}@") and o["path"].endswith(suffix):
                 md5 = o["md5"]
@@ -95,8 +100,9 @@ def main(name: str) -> None:
         "round  items  default  campaign's fit  random fits: median (p10-p90)  every verdict  "
         "AUC harmful  AUC declines"
     )
-    critique_metrics = cached_outputs(name, "critique", ".json")
-    for round_name, path in sorted(cached_outputs(name, "critique", "verdicts.jsonl").items()):
+    stages = lock_stages(name)
+    critique_metrics = cached_outputs(stages, "critique", ".json")
+    for round_name, path in sorted(cached_outputs(stages, "critique", "verdicts.jsonl").items()):
         verdicts = [json.loads(line) for line in path.read_text().splitlines()]
         metrics = json.loads(critique_metrics[round_name].read_text())
         used = Calibration.from_dict(metrics["calibration"])

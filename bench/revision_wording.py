@@ -21,12 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.judge_calibration import cached_outputs  # noqa: E402
+from bench.judge_calibration import cached_outputs, lock_stages  # noqa: E402
 from stages.engine import Engine, SamplingParams  # noqa: E402
 from stages.params import EngineParams  # noqa: E402
 from stages.policy import load_policy  # noqa: E402
-from stages.revise import REVISION_REQUEST  # noqa: E402
-from stages.schema import conversation  # noqa: E402
+from stages.revise import revision_chat  # noqa: E402
 from stages.suites.grading import grade  # noqa: E402
 from stages.text import distinct_n  # noqa: E402
 
@@ -44,7 +43,7 @@ TEMPLATE = re.compile(r"as a chatbot|for any confusion|capabilit", re.IGNORECASE
 
 
 def main(name: str, round_name: str) -> None:
-    path = cached_outputs(name, "critique", "verdicts.jsonl")[round_name]
+    path = cached_outputs(lock_stages(name), "critique", "verdicts.jsonl")[round_name]
     failed: dict[str, dict] = {}
     for line in path.read_text().splitlines():
         v = json.loads(line)
@@ -55,12 +54,7 @@ def main(name: str, round_name: str) -> None:
     engine = Engine(model, tokenizer, EngineParams())
     print(f"{name} {round_name}: {len(items)} harmful queries failed by the rules")
     for label, critique in WORDINGS.items():
-        chats = [
-            conversation(
-                REVISION_REQUEST.format(prompt=v["prompt"], critique=critique or v["critique"])
-            )
-            for v in items
-        ]
+        chats = [revision_chat(v | {"critique": critique or v["critique"]}) for v in items]
         texts = [t[0] for t in engine.generate(chats, SamplingParams(max_new_tokens=48)).texts]
         accepted = sum(grade(v, t).correct for v, t in zip(items, texts))
         template = sum(bool(TEMPLATE.search(t)) for t in texts)
