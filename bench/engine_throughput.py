@@ -6,12 +6,15 @@ engine batches, left-pads, buckets by length and uses bf16 where the CPU has it.
 
     python bench/engine_throughput.py            # models/r0 if present, else the embedded model
     python bench/engine_throughput.py --prompts 32 --batch-size 32 --model path/to/ckpt
+    python bench/engine_throughput.py --model r1 [--frozen]   # a round's merged policy
+                                                              # (--frozen: as PEFT leaves it)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,11 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stages.engine import Engine, EngineParams, SamplingParams  # noqa: E402
 from stages.models import LearnerParams, load_base, load_checkpoint  # noqa: E402
+from stages.policy import load_policy  # noqa: E402
 from stages.schema import conversation  # noqa: E402
 from stages.suites.arithmetic import heldout_problems  # noqa: E402
 
 
 def load(model: str | None):
+    if model and re.fullmatch(r"r\d+", model) and not Path(model).exists():
+        return load_policy(model)
     if model:
         return load_checkpoint(model) if Path(model).is_dir() else load_base(LearnerParams(model))
     if Path("models/r0/config.json").is_file():
@@ -63,12 +69,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument(
+        "--frozen", action="store_true", help="freeze the weights first (requires_grad=False)"
+    )
     args = parser.parse_args()
 
     prompts = [p["prompt"] for p in heldout_problems()[:: max(1, 240 // args.prompts)]][
         : args.prompts
     ]
     model, tokenizer = load(args.model)
+    model.requires_grad_(not args.frozen)
     naive_tokens, naive_s = naive(model, tokenizer, prompts, args.max_new_tokens)
 
     engine = Engine(model, tokenizer, EngineParams(batch_size=args.batch_size, dtype=args.dtype))
@@ -83,6 +93,7 @@ def main() -> None:
         "prompts": len(prompts),
         "threads": torch.get_num_threads(),
         "naive_fp32_tokens_per_s": round(naive_tokens / naive_s, 1),
+        "frozen": args.frozen,
         "engine_dtype": str(engine.dtype).removeprefix("torch."),
         "engine_batch_size": args.batch_size,
         "engine_tokens_per_s": round(out.tokens_per_s, 1),
