@@ -1,6 +1,7 @@
 import pytest
+import torch
 
-from stages.engine import Engine, EngineParams, SamplingParams
+from stages.engine import Engine, EngineParams, SamplingParams, _nucleus
 from stages.models import load_checkpoint
 
 PROMPTS = ["What is 1 + 1?", "hi", "What is 123 * 45 - 6?", "x", "a much longer prompt " * 4, "7"]
@@ -99,3 +100,24 @@ def test_greedy_matches_transformers_generate(tiny_model_dir):
             tok.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
             == text
         )
+
+
+def full_sort_nucleus(probs, top_p):
+    """The nucleus as a full sort of the vocabulary finds it (what _nucleus shortcuts)."""
+    ranked, order = probs.sort(dim=-1, descending=True)
+    outside = ranked.cumsum(dim=-1) - ranked > top_p
+    return torch.zeros_like(probs).scatter(-1, order, ranked.masked_fill(outside, 0.0))
+
+
+def test_nucleus_shortcut_is_the_full_sort_even_with_ties_and_flat_rows():
+    generator = torch.Generator().manual_seed(0)
+    peaked = torch.randn(96, 4096, generator=generator) * 4
+    flat = torch.randn(8, 4096, generator=generator) * 0.01  # nucleus beyond the candidates
+    # bf16 logits, as the engine's, make many exactly equal probabilities
+    logits = torch.cat([peaked, flat]).to(torch.bfloat16).float()
+    probs = torch.softmax(logits / 0.8, dim=-1)
+    for top_p in (0.5, 0.9, 0.95):
+        fast = _nucleus(probs, top_p, candidates=256)
+        assert torch.equal(fast, full_sort_nucleus(probs, top_p))
+        kept = (fast > 0).sum(dim=-1)
+        assert kept[-8:].min() > 256 and kept[:96].max() < 256  # both paths were taken
