@@ -110,10 +110,11 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
         if v["score"] is not None:  # a null verdict says nothing: it never becomes a pair
             by_query[v["query_id"]].append(v)
     out = Plan()
-    # Contrast only in buckets where the learner showed a failure this round: supervision
-    # goes where the weakness is. Contrasting every all-good benign request from the start
-    # taught answering over declining (safety campaign, README: harmful safe-response
-    # 0.27 -> 0.15 in two rounds while benign stayed at 1.00).
+    # By default contrast only in buckets where the learner showed a failure this round:
+    # supervision goes where the weakness is. Contrasting every all-good benign request
+    # (`contrast_in: all`) once taught answering over declining (harmful safe-response
+    # 0.27 -> 0.15 in two rounds, when few revisions were accepted), but without it a
+    # round that teaches declining has almost nothing teaching answering (README: Safety).
     failing = {v.get("bucket") for v in verdicts if v["score"] is not None and v["score"] < ACCEPT}
     out.dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
     out.dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
@@ -129,7 +130,8 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
                     pair(chosen, chosen["response"], rejected["response"], "best_vs_worst", margin)
                 )
         elif best["score"] >= ACCEPT:
-            wanted = suite and params.contrast and best.get("bucket") in failing
+            where = params.contrast_in == "all" or best.get("bucket") in failing
+            wanted = suite and params.contrast and where
             request = suite.contrast_request(best) if wanted else None
             if request:
                 out.to_contrast.append((top, request))

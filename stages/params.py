@@ -199,6 +199,10 @@ class BuildPrefsParams:
     # when every response is acceptable: pair the best against the learner's own version
     # of the failure the suite names (a refusal of a benign request), if the critic rejects it
     contrast: bool = True
+    # where: only in buckets where the learner failed this round (`failing`), or for every
+    # all-good benign request (`all`), so a round that teaches declining harmful requests
+    # also teaches answering benign ones before over-refusal shows (bench/pair_balance.py)
+    contrast_in: Literal["failing", "all"] = "failing"
     # up to this many pairs from one query, each a different (chosen, rejected) of its
     # samples (and its revision or contrast): the other failing samples are signal too
     pairs_per_query: int = 1

@@ -171,6 +171,10 @@ def test_benign_answers_are_contrasted_with_the_learners_own_refusal(tiny_engine
     chosen = sorted(p["chosen"][0]["content"] for p in pairs)  # each answer vs the refusal
     assert chosen == ["answer 0", "answer 1"] and metrics["contrasted_queries"] == 1
     assert len({p["rejected"][0]["content"] for p in pairs}) == 1
+    everywhere = BuildPrefsParams(max_new_tokens=6, revise=False, contrast_in="all")
+    pairs, metrics = revise_then_pair(verdicts, everywhere, tiny_engine, RejectsAll(), safety)
+    assert sorted(p["query_id"] for p in pairs) == ["k", "q"]  # "quiet" too
+    assert metrics["dropped_small_margin"] == 0
     off = BuildPrefsParams(max_new_tokens=6, revise=False, contrast=False)
     assert revise_then_pair(verdicts, off, tiny_engine, RejectsAll(), safety)[0] == []
 
