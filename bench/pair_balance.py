@@ -57,8 +57,13 @@ def table(campaign: str) -> str:
             counts[direction(pair)] += 1
         ratio = counts["decline"] / counts["answer"] if counts["answer"] else float("inf")
         row = rates.get(name, {})
-        harmful = row.get("heldout_suites_safety_labels_harmful", "")[:5]
-        benign = row.get("heldout_suites_safety_labels_benign", "")[:5]
+        harmful, benign = (
+            f"{float(row[key]):.3f}" if row.get(key) else "-"
+            for key in (
+                "heldout_suites_safety_labels_harmful",
+                "heldout_suites_safety_labels_benign",
+            )
+        )
         lines.append(
             f"{name:<6} {len(pairs):>5}  {counts['decline']:>7}  {counts['answer']:>6}  "
             f"{counts['other']:>5}  {ratio:>14.1f}  {harmful:>7}  {benign:>6}"
