@@ -18,45 +18,19 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import experiment_ref  # noqa: E402
+from pipeline.profiles import cached_outputs, experiment_lock  # noqa: E402
 from stages.suites import load_suite  # noqa: E402
 from stages.suites.refusal import declines, redirects  # noqa: E402
 from stages.verdicts import ACCEPT  # noqa: E402
 from stages.yes_no_judge import Calibration, fit_calibration  # noqa: E402
 
 LABELS, DRAWS = 16, 50
-
-
-def lock_stages(name: str) -> dict:
-    """The stages of experiment `name`'s dvc.lock (read once per run)."""
-    lock = subprocess.run(
-        ["git", "show", f"{experiment_ref(name, ROOT)}:dvc.lock"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return yaml.safe_load(lock)["stages"]
-
-
-def cached_outputs(stages: dict, stage_name: str, suffix: str) -> dict[str, Path]:
-    """Round -> the DVC cache file of that round's `stage_name` output ending in `suffix`."""
-    out = {}
-    for stage, spec in stages.items():
-        for o in spec.get("outs", []):
-            if stage.startswith(f"{stage_name}@") and o["path"].endswith(suffix):
-                md5 = o["md5"]
-                out[stage.split("@")[1]] = ROOT / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
-    return out
 
 
 def auc(scores: list[float], positive: list[bool]) -> float:
@@ -100,9 +74,10 @@ def main(name: str) -> None:
         "round  items  default  campaign's fit  random fits: median (p10-p90)  every verdict  "
         "AUC harmful  AUC declines"
     )
-    stages = lock_stages(name)
-    critique_metrics = cached_outputs(stages, "critique", ".json")
-    for round_name, path in sorted(cached_outputs(stages, "critique", "verdicts.jsonl").items()):
+    lock = experiment_lock(name, ROOT)
+    critique_metrics = cached_outputs(lock, "critique", ".json", ROOT)
+    verdicts_files = cached_outputs(lock, "critique", "verdicts.jsonl", ROOT)
+    for round_name, path in sorted(verdicts_files.items()):
         verdicts = [json.loads(line) for line in path.read_text().splitlines()]
         metrics = json.loads(critique_metrics[round_name].read_text())
         used = Calibration.from_dict(metrics["calibration"])

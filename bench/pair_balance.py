@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.judge_calibration import cached_outputs, lock_stages  # noqa: E402
+from pipeline.profiles import CAMPAIGNS_DIR, cached_outputs, experiment_lock  # noqa: E402
 from stages.suites.refusal import declines  # noqa: E402
 
 
@@ -37,14 +37,14 @@ def direction(pair: dict) -> str:
 
 
 def held_out(campaign: str) -> dict[str, dict[str, str]]:
-    path = ROOT / "reports/campaigns" / campaign / "rounds.csv"
+    path = ROOT / CAMPAIGNS_DIR / campaign / "rounds.csv"
     if not path.is_file():
         return {}
     return {row["round"]: row for row in csv.DictReader(path.open())}
 
 
 def table(campaign: str) -> str:
-    trained = cached_outputs(lock_stages(campaign), "train", "trained_on.jsonl")
+    trained = cached_outputs(experiment_lock(campaign, ROOT), "train", "trained_on.jsonl", ROOT)
     rates = held_out(campaign)
     lines = [
         f"campaign {campaign}: pairs trained per round (replayed included), held-out after it",

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.judge_calibration import cached_outputs, lock_stages  # noqa: E402
+from pipeline.profiles import cached_outputs, experiment_lock  # noqa: E402
 from stages.engine import Engine, SamplingParams  # noqa: E402
 from stages.params import EngineParams  # noqa: E402
 from stages.policy import load_policy  # noqa: E402
@@ -43,7 +43,9 @@ TEMPLATE = re.compile(r"as a chatbot|for any confusion|capabilit", re.IGNORECASE
 
 
 def main(name: str, round_name: str) -> None:
-    path = cached_outputs(lock_stages(name), "critique", "verdicts.jsonl")[round_name]
+    path = cached_outputs(experiment_lock(name, ROOT), "critique", "verdicts.jsonl", ROOT)[
+        round_name
+    ]
     failed: dict[str, dict] = {}
     for line in path.read_text().splitlines():
         v = json.loads(line)

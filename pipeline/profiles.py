@@ -116,20 +116,50 @@ def experiment_ref(name: str, root: Path = Path(".")) -> str:
 def save_campaign(name: str, root: Path = Path(".")) -> Path:
     """Copy an experiment's summary and rounds table to reports/campaigns/<name>/, files
     to commit: `superalign status` lists every campaign found there."""
-    import subprocess
-
     from stages.records import atomic_path
 
     ref = experiment_ref(name, root)
     out = root / CAMPAIGNS_DIR / name
     for path in CAMPAIGN_FILES:
-        text = subprocess.run(
-            ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True
-        )
-        if text.returncode != 0:
+        text = _show(ref, path, root)
+        if text is None:
             raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
         with atomic_path(out / Path(path).name) as tmp:
-            tmp.write_text(text.stdout, encoding="utf-8")
+            tmp.write_text(text, encoding="utf-8")
+    return out
+
+
+def _show(ref: str, path: str, root: Path) -> str | None:
+    """A file as commit `ref` holds it, or None."""
+    import subprocess
+
+    shown = subprocess.run(
+        ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True
+    )
+    return shown.stdout if shown.returncode == 0 else None
+
+
+def experiment_lock(name: str, root: Path = Path(".")) -> dict:
+    """The stages of experiment `name`'s dvc.lock: where each of its outputs is cached."""
+    import yaml
+
+    lock = _show(experiment_ref(name, root), "dvc.lock", root)
+    if lock is None:
+        raise SuperalignError(f"experiment '{name}' has no dvc.lock")
+    return yaml.safe_load(lock)["stages"]
+
+
+def cached_outputs(
+    lock: dict, stage_name: str, suffix: str, root: Path = Path(".")
+) -> dict[str, Path]:
+    """Round -> the DVC cache file of that round's `stage_name` output ending in `suffix`,
+    for reading an experiment's artifacts without checking it out."""
+    out = {}
+    for stage, spec in lock.items():
+        for o in spec.get("outs", []):
+            if stage.startswith(f"{stage_name}@") and o["path"].endswith(suffix):
+                md5 = o["md5"]
+                out[stage.split("@")[1]] = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     return out
 
 

@@ -225,13 +225,19 @@ def _nucleus(probs: torch.Tensor, top_p: float, candidates: int = 1024) -> torch
     last = ranked.gather(-1, (kept - 1).unsqueeze(-1)).squeeze(-1)
     first_dropped = ranked.gather(-1, kept.clamp(max=k - 1).unsqueeze(-1)).squeeze(-1)
     full = (kept >= k) | (last == first_dropped)
-    out = torch.zeros_like(probs).scatter(-1, order, ranked.masked_fill(outside, 0.0))
+    out = _scatter_kept(probs, ranked, order, outside)
     if full.any():
         rows = full.nonzero().squeeze(1)
         ranked, order = probs[rows].sort(dim=-1, descending=True)
         outside = ranked.cumsum(dim=-1) - ranked > top_p
-        out[rows] = torch.zeros_like(ranked).scatter(-1, order, ranked.masked_fill(outside, 0.0))
+        out[rows] = _scatter_kept(probs[rows], ranked, order, outside)
     return out
+
+
+def _scatter_kept(probs, ranked, order, outside) -> torch.Tensor:
+    """A tensor shaped like `probs` holding the ranked probabilities not `outside`, each
+    back at its token's place, and 0 elsewhere."""
+    return torch.zeros_like(probs).scatter(-1, order, ranked.masked_fill(outside, 0.0))
 
 
 def _end_token_ids(model, tokenizer) -> list[int]:
