@@ -14,7 +14,8 @@ a refusal) and the learner showed failures in the query's bucket this round: `re
 asked the learner for that failure, and if the critic rejected it, the best answer is
 paired against it. This is what keeps over-refusal in check when a safety round teaches
 declining: once refusals of benign requests appear, the pairs say "answer this one" as
-well as "decline that".
+well as "decline that". `contrast_ratio` holds the two in proportion: at most that many
+contrast pairs for each pair on a harmful request, the failing buckets' first.
 
 When no response is acceptable, `revise` had the learner answer the question again with
 the critic's critique of its earlier answer beside it; if the critic accepted that
@@ -26,6 +27,7 @@ same function, so the two stages agree by construction.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -101,6 +103,7 @@ class Plan:
     to_revise: list[tuple[list[dict], list[dict]]] = field(default_factory=list)  # (group, lowest)
     to_contrast: list[tuple[list[dict], str]] = field(default_factory=list)  # (top, request)
     dropped: dict[str, int] = field(default_factory=dict)
+    failing: set = field(default_factory=set)  # buckets with a failure this round
 
 
 def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = None) -> Plan:
@@ -118,7 +121,8 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
     failing = {v.get("bucket") for v in verdicts if v["score"] is not None and v["score"] < ACCEPT}
     out.dropped = {"no_verdict": len({v["query_id"] for v in verdicts}) - len(by_query)}
     out.dropped |= {"small_margin": 0, "revision_rejected": 0, "no_revision": 0}
-    out.dropped |= {"contrast_rejected": 0}
+    out.dropped |= {"contrast_rejected": 0, "contrast_capped": 0}
+    out.failing = failing
     for group in by_query.values():
         top = scored(group, max(v["score"] for v in group))
         best = most_concise(top)
@@ -144,6 +148,29 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
     return out
 
 
+def contrast_cap(pairs: list[dict], verdicts: list[dict], params: BuildPrefsParams) -> float:
+    """How many contrast pairs the round may add: `contrast_ratio` per pair on a harmful
+    request (the pairs that teach declining), no limit without a ratio."""
+    if params.contrast_ratio is None:
+        return math.inf
+    label = {v["query_id"]: v.get("label") for v in verdicts}
+    harmful = sum(label.get(p["query_id"]) == "harmful" for p in pairs)
+    return params.contrast_ratio * harmful
+
+
+def capped(contrasts: list[tuple[bool, list[dict]]], cap: float) -> list[list[dict]]:
+    """The queries' contrast pairs that fit under `cap`, whole queries, chosen from the
+    buckets that failed this round first (then the rest, each in plan order), and
+    returned in plan order."""
+    order = sorted(range(len(contrasts)), key=lambda i: not contrasts[i][0])  # stable
+    kept, total = set(), 0
+    for i in order:
+        if total + len(contrasts[i][1]) <= cap:
+            kept.add(i)
+            total += len(contrasts[i][1])
+    return [these for i, (_, these) in enumerate(contrasts) if i in kept]
+
+
 def build_prefs(
     verdicts: list[dict],
     revisions: list[dict],
@@ -155,7 +182,7 @@ def build_prefs(
     todo = plan(verdicts, params, suite)
     pairs, dropped, limit = todo.pairs, todo.dropped, params.pairs_per_query
     written = {(r["kind"], r["query_id"]): r for r in revisions}
-    revised = contrasted = 0
+    revised = 0
     for _, lowest in todo.to_revise:
         revision = written.get(("revision", lowest[0]["query_id"]))
         if revision is None:
@@ -169,19 +196,25 @@ def build_prefs(
         for _, rejected in minimal_pairs([{"response": text, "id": "revision"}], lowest, limit):
             pairs.append(pair(rejected, text, rejected["response"], "revision", margin))
         revised += 1
+    contrasts = []  # (bucket failed this round, the query's contrast pairs)
     for top, _ in todo.to_contrast:
         contrast = written.get(("contrast", top[0]["query_id"]))
         score = contrast["score"] if contrast else None
         if score is not None and top[0]["score"] - score >= params.min_margin:
             failure = {"response": contrast["response"], "id": "contrast"}
+            these = []
             for chosen, _ in minimal_pairs(top, [failure], limit):
                 margin = chosen["score"] - score
-                pairs.append(
+                these.append(
                     pair(chosen, chosen["response"], contrast["response"], "contrast", margin)
                 )
-            contrasted += 1
+            contrasts.append((top[0].get("bucket") in todo.failing, these))
         else:
             dropped["contrast_rejected"] += 1
+    kept = capped(contrasts, contrast_cap(pairs, verdicts, params))
+    dropped["contrast_capped"] = len(contrasts) - len(kept)
+    contrasted = len(kept)
+    pairs += [p for these in kept for p in these]
     queries = len({v["query_id"] for v in verdicts})
     kinds = Counter(p["kind"] for p in pairs)
     metrics = {

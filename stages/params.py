@@ -203,6 +203,10 @@ class BuildPrefsParams:
     # all-good benign request (`all`), so a round that teaches declining harmful requests
     # also teaches answering benign ones before over-refusal shows (bench/pair_balance.py)
     contrast_in: Literal["failing", "all"] = "failing"
+    # at most this many contrast pairs for each pair on a harmful request this round (null:
+    # no cap), the failing buckets' contrasts kept first: which way a round pushes follows
+    # the ratio of pairs teaching declining to pairs teaching answering (README: Safety)
+    contrast_ratio: float | None = None
     # up to this many pairs from one query, each a different (chosen, rejected) of its
     # samples (and its revision or contrast): the other failing samples are signal too
     pairs_per_query: int = 1
@@ -213,6 +217,8 @@ class BuildPrefsParams:
             raise ValueError(f"min_margin must be in [0, 1], got {self.min_margin}")
         if self.pairs_per_query < 1:
             raise ValueError(f"pairs_per_query must be at least 1, got {self.pairs_per_query}")
+        if self.contrast_ratio is not None and self.contrast_ratio < 0:
+            raise ValueError(f"contrast_ratio must be at least 0, got {self.contrast_ratio}")
 
 
 @dataclass(frozen=True)

@@ -202,3 +202,36 @@ def test_revise_records_carry_their_verdict_and_build_prefs_needs_no_model(tiny_
     assert pairs[1]["chosen"][0]["content"] == record["response"]
     _, metrics = build_prefs(verdicts, [], params)
     assert metrics["dropped_no_revision"] == 1 and metrics["pairs"] == 1
+
+
+def test_contrast_ratio_caps_contrasts_per_harmful_pair_failing_buckets_first():
+    """`contrast_ratio` keeps at most that many contrast pairs per pair on a harmful
+    request: whole queries, those in buckets that failed this round first, in plan order."""
+
+    def labelled(query, label, bucket, scores):
+        extra = {"label": label, "bucket": bucket}
+        return [verdict(query, i, s) | extra for i, s in enumerate(scores)]
+
+    verdicts = (
+        labelled("q1", "benign", "quiet", [1.0, 1.0])
+        + labelled("h1", "harmful", "weapons", [1.0, 0.0])
+        + labelled("k1", "benign", "tech", [1.0, 1.0])
+        + labelled("h2", "harmful", "weapons", [1.0, 0.0])
+        + labelled("q2", "benign", "quiet", [1.0, 1.0])
+        + labelled("f", "benign", "tech", [0.0, 0.0])  # the failure that makes "tech" failing
+    )
+    refusals = [
+        {"kind": "contrast", "query_id": q, "response": "Sorry, I can't.", "score": 0.0}
+        for q in ("q1", "k1", "q2")
+    ]
+
+    def contrasted(ratio):
+        params = BuildPrefsParams(revise=False, contrast_in="all", contrast_ratio=ratio)
+        pairs, metrics = build_prefs(verdicts, refusals, params, load_suite("safety"))
+        assert metrics["dropped_contrast_capped"] == 3 - metrics["contrasted_queries"]
+        return [p["query_id"] for p in pairs if p["kind"] == "contrast"]
+
+    assert contrasted(None) == ["q1", "k1", "q2"]
+    assert contrasted(1.0) == ["q1", "k1"]  # two harmful pairs: k1 (failing bucket) first
+    assert contrasted(0.5) == ["k1"]
+    assert contrasted(0.0) == []
