@@ -28,16 +28,10 @@ from pipeline.profiles import cached_outputs, experiment_lock  # noqa: E402
 from stages.suites import load_suite  # noqa: E402
 from stages.suites.refusal import declines, redirects  # noqa: E402
 from stages.verdicts import ACCEPT  # noqa: E402
+from stages.verdicts import ranking_auc as auc  # noqa: E402
 from stages.yes_no_judge import Calibration, fit_calibration  # noqa: E402
 
 LABELS, DRAWS = 16, 50
-
-
-def auc(scores: list[float], positive: list[bool]) -> float:
-    pos = [s for s, p in zip(scores, positive) if p]
-    neg = [s for s, p in zip(scores, positive) if not p]
-    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
-    return wins / max(1, len(pos) * len(neg))
 
 
 def round_row(verdicts: list[dict], used: Calibration, suite) -> str:

@@ -4,9 +4,12 @@
     python bench/round_time.py safety-rules    # a DVC experiment's campaign (its -n name)
 
 Each stage run's start-to-end time is what the stage itself took (model loading
-included); a round's total adds about 7 s a stage of process start and DVC bookkeeping,
-which MLflow does not see (the gap between the sum and `time dvc repro`). When a stage ran
-more than once for a round (a rerun), the latest run counts.
+included). What MLflow does not see is the time between one stage run's end and the
+next one's start: DVC's bookkeeping, the next process starting, its imports and params.
+The bench measures that gap before each stage (the `between` column sums a round's); a
+gap over a minute means the stages did not run back to back (a rerun, a pause), and the
+campaign's median gap stands in for it. When a stage ran more than once for a round (a
+rerun), the latest run counts.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ STAGES = (
     "build_prefs",
     "train",
 )
-PROCESS_START_S = 7  # per stage, measured as the gap between MLflow's sum and `time dvc repro`
+BACK_TO_BACK_S = 60  # a longer gap between two stage runs is not one stage start
 
 
-def stage_seconds(campaign: str) -> dict[str, dict[str, float]]:
-    """round -> stage -> seconds of its latest run."""
+def stage_seconds(campaign: str) -> dict[str, dict[str, tuple[float, float | None]]]:
+    """round -> stage -> (seconds of its latest run, seconds since the run before it
+    ended; None when they did not run back to back)."""
     from mlflow.tracking import MlflowClient
 
     from stages.tracking import DEFAULT_TRACKING_URI, quiet_telemetry
@@ -51,12 +55,19 @@ def stage_seconds(campaign: str) -> dict[str, dict[str, float]]:
         order_by=["attributes.start_time ASC"],
         max_results=5000,
     )
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict[str, tuple[float, float | None]]] = {}
+    previous_end = None
     for run in runs:
         if run.info.end_time is None:
             continue
+        start, end = run.info.start_time / 1000, run.info.end_time / 1000
+        gap = None if previous_end is None else start - previous_end
+        previous_end = end
         stage, round_name = run.data.tags["superalign.stage"], run.data.tags["superalign.round"]
-        table.setdefault(round_name, {})[stage] = (run.info.end_time - run.info.start_time) / 1000
+        if stage not in STAGES:  # the campaign's report, not a round's work
+            continue
+        back_to_back = gap is not None and 0 <= gap <= BACK_TO_BACK_S
+        table.setdefault(round_name, {})[stage] = (end - start, gap if back_to_back else None)
     return table
 
 
@@ -70,13 +81,17 @@ def main() -> None:
     if not table:
         raise SystemExit(f"no finished stage runs for campaign '{campaign}'")
     stages = [s for s in STAGES if any(s in row for row in table.values())]
+    gaps = sorted(g for row in table.values() for _, g in row.values() if g is not None)
+    typical = gaps[len(gaps) // 2] if gaps else 0.0
     print(f"campaign {campaign}: seconds per stage (MLflow run times)")
-    print("round  " + "  ".join(f"{s:>11}" for s in stages) + "  total+start")
+    print("round  " + "  ".join(f"{s:>11}" for s in stages) + "      between      total")
     for round_name in sorted(table, key=lambda r: int(r[1:])):
         row = table[round_name]
-        total = sum(row.values()) + PROCESS_START_S * len(row)
-        cells = "  ".join(f"{row[s]:>11.1f}" if s in row else f"{'-':>11}" for s in stages)
-        print(f"{round_name:<5}  {cells}  {total / 60:>8.1f} min")
+        between = sum(typical if g is None else g for _, g in row.values())
+        total = sum(seconds for seconds, _ in row.values()) + between
+        cells = "  ".join(f"{row[s][0]:>11.1f}" if s in row else f"{'-':>11}" for s in stages)
+        print(f"{round_name:<5}  {cells}  {between:>11.1f}  {total / 60:>5.1f} min")
+    print(f"median time between two stage runs: {typical:.1f} s")
 
 
 if __name__ == "__main__":

@@ -138,6 +138,41 @@ class Engine:
             out += (probs / probs.sum(dim=-1, keepdim=True)).tolist()
         return out
 
+    @torch.inference_mode()
+    def continuation_logprobs(self, items: Sequence[tuple[str, str]]) -> list[tuple[float, int]]:
+        """For each (rendered text, continuation), the continuation's log-probability
+        (summed over its tokens) and its token count. The vocabulary projection runs only
+        on the continuations' positions: left padding puts them all at the end."""
+        encode = self.tokenizer
+        rows = [
+            (
+                encode(t, add_special_tokens=False)["input_ids"],
+                encode(c, add_special_tokens=False)["input_ids"],
+            )
+            for t, c in items
+        ]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
+        out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
+        for start in range(0, len(order), self.params.batch_size):
+            index = order[start : start + self.params.batch_size]
+            batch = self.tokenizer.pad(
+                {"input_ids": [rows[i][0] + rows[i][1] for i in index]}, return_tensors="pt"
+            ).to(self.device)
+            keep = max(len(rows[i][1]) for i in index) + 1
+            if keep == 1:  # only empty continuations: log-probability 0 each
+                continue
+            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(**batch, position_ids=positions, logits_to_keep=keep).logits
+            logits = logits[:, :-1].float()
+            targets = batch["input_ids"][:, 1 - keep :]
+            # log-softmax at the targets only: no second vocabulary-sized tensor
+            picked = logits.gather(-1, targets[..., None])[..., 0] - logits.logsumexp(-1)
+            for row, i in enumerate(index):
+                n = len(rows[i][1])
+                if n:
+                    out[i] = (picked[row, -n:].sum().item(), n)
+        return out
+
     def _decode(
         self, input_ids, attention_mask, sampling: SamplingParams, generator, repeats: int = 1
     ) -> list[list[int]]:

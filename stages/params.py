@@ -179,6 +179,13 @@ class CritiqueParams:
     # yes_no_judge: fit how its yes/no probes are read on the round's expert (or oracle)
     # labels when there are at least this many; fewer: read them at face value.
     calibration_min_labels: int = 8
+    # yes_no_judge: how it reads "does the response refuse?". likelihood: how much more
+    # likely the judge model finds the response when asked to refuse the request than when
+    # asked the request (no question asked); yes_no: its answer to "is the writer refusing
+    # to help?". On the learner's own responses of a judge campaign, ranking AUC against
+    # the rules' safe-response detector 0.90 / 0.80 / 0.88 vs 0.42 / 0.33 / 0.57
+    # (python bench/refusal_probe.py safety-judge).
+    refusal_probe: Literal["likelihood", "yes_no"] = "likelihood"
 
     def __post_init__(self):
         if not 0 <= self.flip_rate <= 1:

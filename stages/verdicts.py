@@ -40,3 +40,12 @@ def cohen_kappa(a: list[bool], b: list[bool]) -> float | None:
     pa, pb = sum(a) / n, sum(b) / n
     expected = pa * pb + (1 - pa) * (1 - pb)
     return 1.0 if expected == 1 else (observed - expected) / (1 - expected)
+
+
+def ranking_auc(scores: list[float], positive: list[bool]) -> float:
+    """How often a positive item scores above a negative one (ties count half): 0.5 is
+    chance, below it the score runs backwards."""
+    pos = [s for s, p in zip(scores, positive) if p]
+    neg = [s for s, p in zip(scores, positive) if not p]
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / max(1, len(pos) * len(neg))
