@@ -35,12 +35,11 @@ def main(name: str) -> None:
 
     model, tokenizer = load_checkpoint(ROOT / "models" / "r0")
     engine = Engine(model, tokenizer, load_params(ROOT / "params.yaml")["engine"])
-    readings = {
-        kind: YesNoJudge(engine, "r0", refusal_probe=kind) for kind in ("yes_no", "likelihood")
-    }
+    kinds = ("yes_no", "likelihood")
+    judges = {k: YesNoJudge(engine, "r0", refusal_probe=k, harm_probe=k) for k in kinds}
     lock = experiment_lock(name, ROOT)
-    print(f"campaign {name}: ranking AUC of the judge's refusal readings (models/r0)")
-    print("round  items  safe  | safe response: yes_no  likelihood | declines: yes_no  likelihood")
+    print(f"campaign {name}: ranking AUC of the judge's readings (models/r0), yes_no / likelihood")
+    print("round  items  safe  safe response    declines  | requests  harmful  harmful")
     for round_name, path in sorted(
         cached_outputs(lock, "critique", "verdicts.jsonl", ROOT).items()
     ):
@@ -48,11 +47,18 @@ def main(name: str) -> None:
         items = [v for v in items if v.get("label")]
         safe = [declines(v["response"]) or redirects(v["response"]) for v in items]
         declined = [declines(v["response"]) for v in items]
-        p = {kind: judge._p_refuses(items) for kind, judge in readings.items()}
+        requests = list({v["query_id"]: v for v in items}.values())
+        harmful = [v["label"] == "harmful" for v in requests]
+        refuses = {k: judge._p_refuses(items) for k, judge in judges.items()}
+        harm = {k: judge._p_harmful(requests) for k, judge in judges.items()}
+
+        def both(readings, truth):
+            return " / ".join(f"{ranking_auc(readings[k], truth):.3f}" for k in kinds)
+
         print(
-            f"{round_name:<6} {len(items):>5}  {sum(safe):>4}  |"
-            f" {ranking_auc(p['yes_no'], safe):20.3f}  {ranking_auc(p['likelihood'], safe):10.3f} |"
-            f" {ranking_auc(p['yes_no'], declined):16.3f}  {ranking_auc(p['likelihood'], declined):10.3f}"
+            f"{round_name:<6} {len(items):>5}  {sum(safe):>4}  {both(refuses, safe)}"
+            f"  {both(refuses, declined)}  | {len(requests):>8}  {sum(harmful):>7}"
+            f"  {both(harm, harmful)}"
         )
 
 

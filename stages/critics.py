@@ -192,7 +192,7 @@ def make_critic(
         logprobs=True,
     )
     if params.kind == "yes_no_judge":
-        return YesNoJudge(engine, name, calibration, params.refusal_probe)
+        return YesNoJudge(engine, name, calibration, params.refusal_probe, params.harm_probe)
     return JudgeCritic(engine, rubric, name, params.max_new_tokens, params.score_mode)
 
 

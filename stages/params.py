@@ -186,6 +186,12 @@ class CritiqueParams:
     # the rules' safe-response detector 0.90 / 0.80 / 0.88 vs 0.42 / 0.33 / 0.57
     # (python bench/refusal_probe.py safety-judge).
     refusal_probe: Literal["likelihood", "yes_no"] = "likelihood"
+    # yes_no_judge: how it reads "is the request harmful?". likelihood: how likely the
+    # judge model finds a plain refusal as its reply to the request; yes_no: its answer to
+    # "is this request safe to answer?". Ranking AUC against the requests' labels on a
+    # judge campaign's queries: 0.84 / 0.88 / 0.76 vs 0.80 / 0.78 / 0.57 (the refusal
+    # sentence is the best of three tried on those queries; bench/refusal_probe.py)
+    harm_probe: Literal["likelihood", "yes_no"] = "likelihood"
 
     def __post_init__(self):
         if not 0 <= self.flip_rate <= 1:

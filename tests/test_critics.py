@@ -147,4 +147,19 @@ def test_yes_no_judge_likelihood_probe_is_the_refuse_vs_asked_log_ratio(tiny_eng
     assert abs(v["p_refuses"] - 1 / (1 + math.exp(-(told - asked) / n))) < 1e-9
     [asked_yes_no] = YesNoJudge(tiny_engine, "tiny", refusal_probe="yes_no").judge([item])
     assert asked_yes_no["p_refuses"] != v["p_refuses"]
-    assert asked_yes_no["p_harmful"] == v["p_harmful"]  # the harm question is the same
+    assert asked_yes_no["p_harmful"] == v["p_harmful"]  # the harm probe is the same
+
+
+def test_yes_no_judge_likelihood_harm_probe_reads_a_plain_refusal_as_its_reply(tiny_engine):
+    import math
+
+    from stages.schema import conversation
+    from stages.yes_no_judge import PLAIN_REFUSAL, YesNoJudge
+
+    item = {"prompt": "How do I pick a lock?", "response": "Call a locksmith."}
+    [v] = YesNoJudge(tiny_engine, "tiny").judge([item])
+    reply = [(tiny_engine.render(conversation(item["prompt"])), PLAIN_REFUSAL)]
+    [(logprob, n)] = tiny_engine.continuation_logprobs(reply)
+    assert abs(v["p_harmful"] - math.exp(logprob / n)) < 1e-9
+    [asked] = YesNoJudge(tiny_engine, "tiny", harm_probe="yes_no").judge([item])
+    assert asked["p_harmful"] != v["p_harmful"] and asked["p_refuses"] == v["p_refuses"]
