@@ -133,9 +133,13 @@ class YesNoJudge:
         if self.harm_probe == "yes_no":
             safe = self._p_yes([HARM_QUESTION.format(prompt=i["prompt"]) for i in items])
             return [1 - p for p in safe]
-        # the refusal's per-token geometric-mean probability as the judge's own reply
-        replies = [(self.engine.render(conversation(i["prompt"])), PLAIN_REFUSAL) for i in items]
-        return [math.exp(lp / n) for lp, n in self.engine.continuation_logprobs(replies)]
+        # the refusal's per-token geometric-mean probability as the judge's own reply, read
+        # once per distinct request (a round's K samples of a query share it)
+        prompts = list(dict.fromkeys(i["prompt"] for i in items))
+        replies = [(self.engine.render(conversation(p)), PLAIN_REFUSAL) for p in prompts]
+        read = self.engine.continuation_logprobs(replies)
+        p_harmful = {p: math.exp(lp / n) for p, (lp, n) in zip(prompts, read)}
+        return [p_harmful[i["prompt"]] for i in items]
 
     def _p_refuses(self, items: list[dict]) -> list[float]:
         if self.refusal_probe == "yes_no":
