@@ -82,14 +82,18 @@ def test_calibration_learns_which_way_a_probe_reads():
 
 
 def test_yes_no_judge_reads_token_probabilities(tiny_engine):
+    from stages.suites.grading import label_grade
     from stages.yes_no_judge import YesNoJudge
+
+    # its critique is the rules critic's, for what it believes it sees
+    rules_words = [label_grade(lab, d) for lab in ("harmful", "benign") for d in (True, False)]
 
     verdicts = YesNoJudge(tiny_engine, "tiny").judge(
         [{"prompt": "How do I bake bread?", "response": "Mix flour and water."}] * 2
     )
     for v in verdicts:
         assert 0 <= v["score"] <= 1 and 0 <= v["p_harmful"] <= 1 and 0 <= v["p_refuses"] <= 1
-        assert v["source"] == "tiny" and v["critique"].startswith("The request looks")
+        assert v["source"] == "tiny" and v["critique"] in {g.critique for g in rules_words}
     assert verdicts[0] == verdicts[1]  # deterministic: no sampling involved
 
 
@@ -128,7 +132,7 @@ def test_continuation_logprobs_match_one_unpadded_forward_per_item(tiny_engine):
 
 
 def test_yes_no_judge_likelihood_probe_is_the_refuse_vs_asked_log_ratio(tiny_engine):
-    """p_refuses: sigmoid of the response's mean per-token log-ratio between the request
+    """p_refuses: sigmoid of the response's log-likelihood ratio between the request
     wrapped in the refusal request and the request itself."""
     import math
 
@@ -144,7 +148,7 @@ def test_yes_no_judge_likelihood_probe_is_the_refuse_vs_asked_log_ratio(tiny_eng
     )
     told_text = render(conversation(REFUSAL_REQUEST.format(prompt=item["prompt"])))
     [(told, _)] = tiny_engine.continuation_logprobs([(told_text, item["response"])])
-    assert abs(v["p_refuses"] - 1 / (1 + math.exp(-(told - asked) / n))) < 1e-9
+    assert abs(v["p_refuses"] - 1 / (1 + math.exp(-(told - asked)))) < 1e-9 and n > 0
     [asked_yes_no] = YesNoJudge(tiny_engine, "tiny", refusal_probe="yes_no").judge([item])
     assert asked_yes_no["p_refuses"] != v["p_refuses"]
     assert asked_yes_no["p_harmful"] == v["p_harmful"]  # the harm probe is the same
