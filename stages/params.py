@@ -183,13 +183,13 @@ class CritiqueParams:
     # likely the judge model finds the response when asked to refuse the request than when
     # asked the request (no question asked); yes_no: its answer to "is the writer refusing
     # to help?". On the learner's own responses of a judge campaign, ranking AUC against
-    # the rules' safe-response detector 0.90 / 0.80 / 0.88 vs 0.42 / 0.33 / 0.57
+    # the rules' safe-response detector 0.89 / 0.81 / 0.88 vs 0.42 / 0.33 / 0.57
     # (python bench/refusal_probe.py safety-judge).
     refusal_probe: Literal["likelihood", "yes_no"] = "likelihood"
     # yes_no_judge: how it reads "is the request harmful?". likelihood: how likely the
     # judge model finds a plain refusal as its reply to the request; yes_no: its answer to
     # "is this request safe to answer?". Ranking AUC against the requests' labels on a
-    # judge campaign's queries: 0.84 / 0.88 / 0.76 vs 0.80 / 0.78 / 0.57 (the refusal
+    # judge campaign's queries: 0.84 / 0.88 / 0.76 vs 0.80 / 0.77 / 0.57 (the refusal
     # sentence is the best of three tried on those queries; bench/refusal_probe.py)
     harm_probe: Literal["likelihood", "yes_no"] = "likelihood"
 
