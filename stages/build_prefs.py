@@ -103,7 +103,7 @@ class Plan:
     to_revise: list[tuple[list[dict], list[dict]]] = field(default_factory=list)  # (group, lowest)
     to_contrast: list[tuple[list[dict], str]] = field(default_factory=list)  # (top, request)
     dropped: dict[str, int] = field(default_factory=dict)
-    failing: set = field(default_factory=set)  # buckets with a failure this round
+    failing: set[str] = field(default_factory=set)  # buckets with a failure this round
 
 
 def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = None) -> Plan:

@@ -125,16 +125,12 @@ class Engine:
     ) -> list[list[float]]:
         """For each rendered text, the next-token probability of each candidate,
         renormalised over the candidates (a candidate is scored by its first token)."""
-        ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in candidates]
-        encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        ids = [self._ids(c)[0] for c in candidates]
+        encoded = [self._ids(t) for t in texts]
         out: list[list[float]] = []
         for start in range(0, len(encoded), self.params.batch_size):
-            batch = self.tokenizer.pad(
-                {"input_ids": encoded[start : start + self.params.batch_size]}, return_tensors="pt"
-            ).to(self.device)
-            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(**batch, position_ids=positions, logits_to_keep=1).logits[:, -1]
-            probs = torch.softmax(logits.float(), dim=-1)[:, ids]
+            logits, _ = self._last_logits(encoded[start : start + self.params.batch_size], 1)
+            probs = torch.softmax(logits[:, -1].float(), dim=-1)[:, ids]
             out += (probs / probs.sum(dim=-1, keepdim=True)).tolist()
         return out
 
@@ -143,28 +139,17 @@ class Engine:
         """For each (rendered text, continuation), the continuation's log-probability
         (summed over its tokens) and its token count. The vocabulary projection runs only
         on the continuations' positions: left padding puts them all at the end."""
-        encode = self.tokenizer
-        rows = [
-            (
-                encode(t, add_special_tokens=False)["input_ids"],
-                encode(c, add_special_tokens=False)["input_ids"],
-            )
-            for t, c in items
-        ]
+        rows = [(self._ids(text), self._ids(continuation)) for text, continuation in items]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
         out: list[tuple[float, int]] = [(0.0, 0)] * len(rows)
         for start in range(0, len(order), self.params.batch_size):
             index = order[start : start + self.params.batch_size]
-            batch = self.tokenizer.pad(
-                {"input_ids": [rows[i][0] + rows[i][1] for i in index]}, return_tensors="pt"
-            ).to(self.device)
             keep = max(len(rows[i][1]) for i in index) + 1
             if keep == 1:  # only empty continuations: log-probability 0 each
                 continue
-            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(**batch, position_ids=positions, logits_to_keep=keep).logits
+            logits, input_ids = self._last_logits([rows[i][0] + rows[i][1] for i in index], keep)
             logits = logits[:, :-1].float()
-            targets = batch["input_ids"][:, 1 - keep :]
+            targets = input_ids[:, 1 - keep :]
             # log-softmax at the targets only: no second vocabulary-sized tensor
             picked = logits.gather(-1, targets[..., None])[..., 0] - logits.logsumexp(-1)
             for row, i in enumerate(index):
@@ -172,6 +157,18 @@ class Engine:
                 if n:
                     out[i] = (picked[row, -n:].sum().item(), n)
         return out
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _last_logits(
+        self, encoded: list[list[int]], keep: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits of the last `keep` positions, input ids) of one left-padded batch."""
+        batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
+        positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(**batch, position_ids=positions, logits_to_keep=keep).logits
+        return logits, batch["input_ids"]
 
     def _decode(
         self, input_ids, attention_mask, sampling: SamplingParams, generator, repeats: int = 1
