@@ -3,6 +3,9 @@
 `--compare malloc` (default): glibc's default malloc vs freed blocks kept for reuse.
 `--compare reference`: reference log-probs computed at every step vs once up front
 (what `train` does when there is more than one epoch).
+`--compare attention`: `train.attention` sdpa (PyTorch's fused kernel) vs eager.
+`--compare lm-head`: TRL's fused LM head scoring every position (its CPU default) vs only
+the completion positions (`runtime.score_completions_only`, what `train` does).
 
 Each variant runs in its own process (malloc settings are process-wide and cannot be
 undone), trains a fresh adapter on the same pairs from the base model with the params.yaml
@@ -16,6 +19,7 @@ and the share of system time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -31,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 VARIANTS = {
     "malloc": ("glibc default", "keep freed blocks"),
     "reference": ("reference every step", "reference precomputed"),
+    "lm-head": ("every position scored", "completions scored"),
+    "attention": ("sdpa", "eager"),
 }
 
 
@@ -44,6 +50,8 @@ def child(pairs_path: str, count: int, variant: str) -> dict:
 
     if variant == "glibc default":  # the bench's baseline: glibc as it comes
         train_stage.keep_freed_memory = lambda: False
+    if variant == "every position scored":  # TRL's CPU default
+        train_stage.score_completions_only = lambda: False
     if variant == "reference every step":
         config_init = trl.DPOConfig.__init__
 
@@ -53,6 +61,8 @@ def child(pairs_path: str, count: int, variant: str) -> dict:
         trl.DPOConfig.__init__ = inline_reference
     pairs = read_jsonl(pairs_path)[:count]
     params = load_params(ROOT / "params.yaml")["train"]
+    if variant in VARIANTS["attention"]:
+        params = dataclasses.replace(params, attention=variant)
     model, tokenizer = load_checkpoint(ROOT / "models" / "r0")
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()

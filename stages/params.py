@@ -260,6 +260,11 @@ class TrainParams:
     # auto: bf16 autocast where the hardware has native bf16 (27% faster per step than
     # fp32 on this 2-core EPYC, same losses), else fp32. Master weights stay fp32.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    # The attention kernel while training (generation keeps the model's own). auto: eager
+    # on CPU, where PyTorch's fused attention is slow to backpropagate through on
+    # sequences this short (1.22x per DPO step, `python bench/train_step.py --compare
+    # attention`), sdpa on a GPU.
+    attention: Literal["auto", "sdpa", "eager"] = "auto"
 
     def __post_init__(self):
         if self.learning_rate <= 0 or self.epochs <= 0 or self.batch_size < 1:

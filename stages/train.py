@@ -30,7 +30,7 @@ from .models import load_checkpoint
 from .params import TrainParams, policy_chain
 from .policy import load_policy
 from .records import atomic_path, read_jsonl, write_jsonl
-from .runtime import keep_freed_memory
+from .runtime import keep_freed_memory, score_completions_only
 from .schema import PAIR
 from .stage import Stage, option, stage_main
 
@@ -63,6 +63,7 @@ def train(
     from trl import DPOConfig, DPOTrainer
 
     keep_freed_memory()  # faster steps on CPU: see runtime.py and bench/train_step.py
+    score_completions_only()  # likewise: no vocabulary projection of prompt positions
     if not pairs:
         raise SuperalignError(
             "train: the preference set is empty, nothing to learn from "
@@ -85,6 +86,10 @@ def train(
     )
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
+    attention = params.attention if params.attention != "auto" else "sdpa" if on_gpu else "eager"
+    for m in (model, ref_model):
+        if m is not None:
+            m.set_attn_implementation(attention)
     use_bf16 = resolve_dtype(params.precision, device) == torch.bfloat16
     with tempfile.TemporaryDirectory() as scratch:
         config = DPOConfig(
@@ -119,6 +124,12 @@ def train(
         )
         result = trainer.train()
         history = trainer.state.log_history
+    for adapter in trainer.model.peft_config.values():
+        if isinstance(adapter.target_modules, set):
+            # PEFT writes this set in string-hash order, which changes from one process
+            # to the next: sorted, the same training writes the same bytes and DVC sees
+            # an unchanged adapter instead of rerunning every stage downstream of it
+            adapter.target_modules = sorted(adapter.target_modules)
     with atomic_path(out_dir) as tmp:
         trainer.model.save_pretrained(tmp)
     if trained_on_path is not None:

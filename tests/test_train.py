@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -58,6 +60,10 @@ def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path)
         expected[name] = logits(model, tokenizer)  # the model the trainer just trained
         names = {p.name for p in (models / name).iterdir()}
         assert names == {"adapter_config.json", "adapter_model.safetensors", "README.md"}
+        # PEFT's set of target modules is written sorted: the same training, the same bytes
+        targets = json.loads((models / name / "adapter_config.json").read_text())["target_modules"]
+        assert targets == sorted(targets)
+        assert model.config._attn_implementation == "eager"  # auto, on CPU
     trained_on = read_jsonl(data / "r2.jsonl")
     assert [p["round"] for p in trained_on] == ["r2"] * 8 + ["r1"] * 8
     assert replayed_pairs(data / "r2.jsonl", ["r1"]) == trained_on[8:]  # r1's, replayed again
