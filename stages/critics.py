@@ -160,6 +160,41 @@ class JudgeCritic:
         return out
 
 
+@dataclass
+class RoutedCritic:
+    """`critic` for most items; the suite's ground truth for items of the `verified` parts
+    of a mixture (their verdicts are marked `routed`). Calibration, for a critic that has
+    it, sees and rescores only the critic's own verdicts."""
+
+    critic: Critic
+    verifier: VerifierCritic
+    verified: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return self.critic.name
+
+    def judge(self, items: list[dict]) -> list[dict]:
+        routed = [item.get("suite") in self.verified for item in items]
+        own = [item for item, r in zip(items, routed) if not r]
+        checked = [item for item, r in zip(items, routed) if r]
+        own_verdicts = iter(self.critic.judge(own) if own else [])
+        checked_verdicts = iter(v | {"routed": True} for v in self.verifier.judge(checked))
+        return [next(checked_verdicts) if r else next(own_verdicts) for r in routed]
+
+    def calibrate(self, verdicts: list[dict], labels: dict[str, bool], min_labels: int):
+        """The critic's calibration fitted on its own verdicts; None if it has none."""
+        if not hasattr(self.critic, "calibrate"):
+            return None
+        own = [v for v in verdicts if not v.get("routed")]
+        return self.critic.calibrate(own, labels, min_labels)
+
+    def rescore(self, record: dict) -> dict:
+        if record.get("routed") or not hasattr(self.critic, "rescore"):
+            return {}
+        return self.critic.rescore(record)
+
+
 def make_critic(
     params: CritiqueParams,
     suite: Suite,
@@ -171,6 +206,28 @@ def make_critic(
 ) -> Critic:
     """The critic params ask for. The LLM judge is the base learner unless `judge_model`
     names another model or an endpoint; it grades against `rubric` (the suite's)."""
+    critic = _critic(params, suite, rubric, base_dir, engine_params, calibration, served_params)
+    if not params.verified_suites:
+        return critic
+    parts = getattr(suite, "parts", {})
+    unknown = sorted(set(params.verified_suites) - set(parts))
+    if unknown:
+        raise SuperalignError(
+            f"critique.verified_suites: {', '.join(unknown)} is not a part of the mixture "
+            f"(suite.mix); the parts are: {', '.join(parts) or 'none, suite.mix is empty'}"
+        )
+    return RoutedCritic(critic, VerifierCritic(suite), frozenset(params.verified_suites))
+
+
+def _critic(
+    params: CritiqueParams,
+    suite: Suite,
+    rubric: str,
+    base_dir: str | Path,
+    engine_params: EngineParams,
+    calibration: Calibration | None,
+    served_params: ServedParams,
+) -> Critic:
     if params.kind == "verifier":
         return VerifierCritic(suite)
     if params.kind == "noisy":

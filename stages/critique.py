@@ -85,7 +85,8 @@ def oracle_labels(
     """The suite's ground truth on `budget` verdicts nobody labelled, the least confident
     ones or (`pick="random"`) a seeded draw: a simulated expert, for measuring what a
     small label budget buys. Items without ground truth are skipped."""
-    unlabelled = [v for v in verdicts if v["id"] not in labels]
+    # not the verdicts ground truth gave already (critique.verified_suites)
+    unlabelled = [v for v in verdicts if v["id"] not in labels and not v.get("routed")]
     if pick == "random":
         open_items = sorted(unlabelled, key=lambda v: v["id"])
         random.Random(seed).shuffle(open_items)
@@ -127,13 +128,16 @@ def _sample_fields(sample: dict) -> dict:
 
 def review_queue(verdicts: list[dict], budget: int) -> list[dict]:
     """The least confident critic verdicts (null verdicts first) an expert has not labelled."""
-    open_items = [v for v in verdicts if v["source"] not in ("human", "oracle")]
+    open_items = [
+        v for v in verdicts if v["source"] not in ("human", "oracle") and not v.get("routed")
+    ]
     open_items.sort(key=lambda v: (v["confidence"] is not None, v["confidence"] or 0.0, v["id"]))
     return open_items[:budget]
 
 
 def critique_metrics(verdicts: list[dict], suite: Suite) -> dict:
     critic_view = [v.get("critic_verdict", v) for v in verdicts]
+    routed = sum(bool(v.get("routed")) for v in critic_view)
     given = [v for v in critic_view if v["score"] is not None]
     metrics = {
         "items": len(verdicts),
@@ -144,11 +148,13 @@ def critique_metrics(verdicts: list[dict], suite: Suite) -> dict:
         "human_labels": sum(v["source"] == "human" for v in verdicts),
         "oracle_labels": sum(v["source"] == "oracle" for v in verdicts),
     }
+    if routed:  # judged by their suite's ground truth (critique.verified_suites)
+        metrics["routed_to_verifier"] = routed
     truths = [suite.grade(v, v["response"]) for v in verdicts]
     gold_pairs = [
         (accepted(c), truth.correct)
         for truth, c in zip(truths, critic_view)
-        if truth is not None and c["score"] is not None
+        if truth is not None and c["score"] is not None and not c.get("routed")
     ]
     if gold_pairs:  # critic faithfulness against the suite's ground truth
         metrics["agreement_with_gold"] = _mean([a == g for a, g in gold_pairs])

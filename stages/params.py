@@ -192,6 +192,12 @@ class CritiqueParams:
     # judge campaign's queries: 0.84 / 0.88 / 0.76 vs 0.80 / 0.77 / 0.57 (the refusal
     # sentence is the best of three tried on those queries; bench/refusal_probe.py)
     harm_probe: Literal["likelihood", "yes_no"] = "likelihood"
+    # Parts of a mixture whose items their own ground truth judges, whatever `kind` is: a
+    # weak judge then judges only the suite it is there for (the 135M safety judge's harm
+    # and refusal readings mean nothing for a sum, and judging the mixed-in arithmetic
+    # with them cost 7 points of it in a judge campaign). Agreement and kappa are
+    # reported on the critic's own verdicts only.
+    verified_suites: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not 0 <= self.flip_rate <= 1:
