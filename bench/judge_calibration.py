@@ -32,9 +32,12 @@ from stages.verdicts import ranking_auc as auc  # noqa: E402
 from stages.yes_no_judge import Calibration, fit_calibration  # noqa: E402
 
 LABELS, DRAWS = 16, 50
+PROBES = ("harm_probe", "refusal_probe")  # the critique params naming how each is read
 
 
-def round_row(verdicts: list[dict], used: Calibration, suite) -> str:
+def round_row(
+    verdicts: list[dict], used: Calibration, suite, invertible: tuple[bool, bool]
+) -> str:
     """One round's line of the table."""
     verdicts = [v for v in verdicts if "p_harmful" in v and v.get("label")]
     probes = [(v["p_harmful"], v["p_refuses"]) for v in verdicts]
@@ -45,7 +48,9 @@ def round_row(verdicts: list[dict], used: Calibration, suite) -> str:
         return hits / len(verdicts)
 
     def fit(index) -> Calibration:
-        return fit_calibration([probes[i] for i in index], [truth[i] for i in index], 1)
+        return fit_calibration(
+            [probes[i] for i in index], [truth[i] for i in index], 1, invertible
+        )
 
     draws = sorted(
         agreement(fit(random.Random(seed).sample(range(len(probes)), LABELS)))
@@ -75,7 +80,10 @@ def main(name: str) -> None:
         verdicts = [json.loads(line) for line in path.read_text().splitlines()]
         metrics = json.loads(critique_metrics[round_name].read_text())
         used = Calibration.from_dict(metrics["calibration"])
-        print(f"{round_name:<6} {round_row(verdicts, used, suite)}")
+        # fitted as the campaign's judge fits them: a likelihood probe keeps its direction
+        critique = lock[f"critique@{round_name}"]["params"]["params.yaml"]["critique"]
+        invertible = tuple(critique.get(p, "yes_no") == "yes_no" for p in PROBES)
+        print(f"{round_name:<6} {round_row(verdicts, used, suite, invertible)}")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,10 @@ def test_calibration_learns_which_way_a_probe_reads():
     assert all((fitted.score(h, r) >= 0.5) == a for (h, r), a in zip(probes, labels))
     unfitted = fit_calibration(probes[:4], labels[:4], min_labels=8)
     assert unfitted.labels == 0 and not unfitted.refuses.inverted  # too few: at face value
+    # a likelihood probe's direction is fixed: only its threshold is fitted
+    fixed = fit_calibration(probes, labels, min_labels=8, invertible=(False, False))
+    assert not fixed.refuses.inverted and not fixed.harmful.inverted
+    assert fixed.agreement < 1.0
 
 
 def test_yes_no_judge_reads_token_probabilities(tiny_engine):
