@@ -87,9 +87,12 @@ def train(
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
     attention = params.attention if params.attention != "auto" else "sdpa" if on_gpu else "eager"
-    for m in (model, ref_model):
-        if m is not None:
-            m.set_attn_implementation(attention)
+    models = [m for m in (model, ref_model) if m is not None]
+    # given back as found afterwards: a caller that goes on to generate with the model
+    # (bench/one_round.py) gets the numerics the evaluate stage has on a fresh load
+    found = [m.config._attn_implementation for m in models]
+    for m in models:
+        m.set_attn_implementation(attention)
     use_bf16 = resolve_dtype(params.precision, device) == torch.bfloat16
     with tempfile.TemporaryDirectory() as scratch:
         config = DPOConfig(
@@ -122,7 +125,11 @@ def train(
             processing_class=tokenizer,
             peft_config=lora,
         )
-        result = trainer.train()
+        try:
+            result = trainer.train()
+        finally:
+            for m, implementation in zip(models, found):
+                m.set_attn_implementation(implementation)
         history = trainer.state.log_history
     for adapter in trainer.model.peft_config.values():
         if isinstance(adapter.target_modules, set):
@@ -134,7 +141,10 @@ def train(
         trainer.model.save_pretrained(tmp)
     if trained_on_path is not None:
         write_jsonl(trained_on_path, trained_on)
-    return train_metrics(history, result.metrics, len(trained_on)) | {"replayed_pairs": len(replay)}
+    return train_metrics(history, result.metrics, len(trained_on)) | {
+        "replayed_pairs": len(replay),
+        "attention": attention,
+    }
 
 
 def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:

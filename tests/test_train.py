@@ -63,7 +63,8 @@ def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path)
         # PEFT's set of target modules is written sorted: the same training, the same bytes
         targets = json.loads((models / name / "adapter_config.json").read_text())["target_modules"]
         assert targets == sorted(targets)
-        assert model.config._attn_implementation == "eager"  # auto, on CPU
+        assert metrics["attention"] == "eager"  # auto, on CPU
+        assert model.config._attn_implementation == "sdpa"  # as the caller gave it
     trained_on = read_jsonl(data / "r2.jsonl")
     assert [p["round"] for p in trained_on] == ["r2"] * 8 + ["r1"] * 8
     assert replayed_pairs(data / "r2.jsonl", ["r1"]) == trained_on[8:]  # r1's, replayed again
