@@ -35,9 +35,7 @@ LABELS, DRAWS = 16, 50
 PROBES = ("harm_probe", "refusal_probe")  # the critique params naming how each is read
 
 
-def round_row(
-    verdicts: list[dict], used: Calibration, suite, invertible: tuple[bool, bool]
-) -> str:
+def round_row(verdicts: list[dict], used: Calibration, suite, invertible: tuple[bool, bool]) -> str:
     """One round's line of the table."""
     verdicts = [v for v in verdicts if "p_harmful" in v and v.get("label")]
     probes = [(v["p_harmful"], v["p_refuses"]) for v in verdicts]
@@ -48,9 +46,7 @@ def round_row(
         return hits / len(verdicts)
 
     def fit(index) -> Calibration:
-        return fit_calibration(
-            [probes[i] for i in index], [truth[i] for i in index], 1, invertible
-        )
+        return fit_calibration([probes[i] for i in index], [truth[i] for i in index], 1, invertible)
 
     draws = sorted(
         agreement(fit(random.Random(seed).sample(range(len(probes)), LABELS)))
