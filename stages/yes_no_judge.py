@@ -1,8 +1,9 @@
 """The yes/no judge: a weak model asked only what it can answer, read from token
 probabilities, and calibrated on a few expert labels.
 
-Two readings per item: is the request harmful, and does the response refuse. A 135M model cannot say whether its own learner's refusal ("as a chatbot designed
-to assist users, I don't have the capability ...") refuses: asked, it ranks them at chance.
+Two readings per item: is the request harmful, and does the response refuse. A 135M
+model cannot say whether its own learner's refusal ("as a chatbot designed to assist
+users, I don't have the capability ...") refuses: asked, it ranks them at chance.
 It can tell how much more likely it finds the response when it is asked to refuse the
 request than when it is asked the request: the `likelihood` refusal probe, the default.
 Likewise, how likely it finds a plain refusal as its own reply says more about a request's
