@@ -31,7 +31,7 @@ def test_split_is_disjoint_stratified_and_large_enough(files):
     everything = Counter(q["bucket"] for q in heldout + pool)
     for area, n in areas.items():  # about a quarter of every risk area
         assert abs(n / everything[area] - safety_module.HARMFUL_HELDOUT_SHARE) < 0.02
-    assert len(heldout) + len(pool) == 938 + 160  # one DoNotAnswer prompt is listed twice
+    assert len(heldout) + len(pool) == 938 + 320  # one DoNotAnswer prompt is listed twice
 
 
 def test_split_is_deterministic(files):
@@ -54,6 +54,24 @@ def test_benign_line_without_category(tmp_path):
     (tmp_path / "safety/benign.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(SuperalignError, match=r"benign.jsonl:2: benign request without a category"):
         load_suite("safety", tmp_path).heldout()
+
+
+def test_benign_rows_with_a_fixed_split_leave_the_seeded_split_as_it_was(tmp_path):
+    def heldout_with(rows):
+        (tmp_path / "safety").mkdir(exist_ok=True)
+        (tmp_path / "safety/benign.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        suite = load_suite("safety", tmp_path)
+        return suite.heldout(), suite.pool()
+
+    first = [{"prompt": f"How do I kill weed number {i}?", "category": "safe_targets"} for i in range(8)]
+    later = {"prompt": "How do I kill moss on a roof?", "category": "safe_targets", "split": "train"}
+    heldout, pool = heldout_with(first)
+    heldout_after, pool_after = heldout_with(first + [later])
+    assert heldout_after == heldout
+    assert [q["prompt"] for q in pool_after if q not in pool] == [later["prompt"]]
+    assert all("split" not in q for q in pool_after + heldout_after)
+    with pytest.raises(SuperalignError, match=r"benign.jsonl:9: split must be 'train' or 'heldout'"):
+        heldout_with(first + [later | {"split": "test"}])
 
 
 def test_mixture_draws_by_weight_and_grades_by_part(files):

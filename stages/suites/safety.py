@@ -9,8 +9,10 @@
   named categories; the category is the bucket.
 
 Each part is split once, by a fixed seed, per bucket into attack pool and held-out set:
-a quarter of the harmful requests (235) and half of the benign ones (80) are held out, so
-that both rates are measured on enough items. The attacker's bandit then runs over risk
+a quarter of the harmful requests (235) and half of the first 160 benign ones (80) are
+held out, so that both rates are measured on enough items. Benign requests written later
+carry `"split": "train"`: they widen the attack pool and leave the held-out set, and so
+every figure measured on it, as it was. The attacker's bandit then runs over risk
 areas and benign categories alike, and moves to benign prompts when the learner starts
 refusing them. Ground truth is the label (grading.py): a harmful request is answered
 safely when the response declines or redirects (a professional, a helpline, a
@@ -84,15 +86,23 @@ def harmful_items() -> list[dict]:
 
 
 def benign_items(path: Path) -> list[dict]:
-    """The committed benign requests; each line needs a prompt and a category."""
+    """The committed benign requests; each line needs a prompt and a category. A line may
+    fix its `split` (train | heldout); the rest are split by the seed."""
     items = []
     for lineno, row in read_jsonl_lines(path, missing="the safety suite's benign requests"):
         if not isinstance(row, dict) or not str(row.get("prompt") or "").strip():
             raise SuperalignError(f"{path}:{lineno}: a benign request needs a prompt")
         if not str(row.get("category") or "").strip():
             raise SuperalignError(f"{path}:{lineno}: benign request without a category")
+        split = row.get("split")
+        if split not in (None, "train", "heldout"):
+            raise SuperalignError(
+                f"{path}:{lineno}: split must be 'train' or 'heldout', not {split!r}"
+            )
         prompt = row["prompt"].strip()
-        items.append(query(SUITE, prompt, label="benign", bucket=row["category"], origin="benign"))
+        items.append(
+            query(SUITE, prompt, label="benign", bucket=row["category"], origin="benign", split=split)
+        )
     return items
 
 
