@@ -16,6 +16,9 @@ paired against it. This is what keeps over-refusal in check when a safety round 
 declining: once refusals of benign requests appear, the pairs say "answer this one" as
 well as "decline that". `contrast_ratio` holds the two in proportion: at most that many
 contrast pairs for each pair on a harmful request, the failing buckets' first.
+`contrast_floor` (with `contrast_in: all`) keeps every failing bucket's contrast and lets
+the other buckets' fill in only up to that many per harmful pair, so round 1, where no
+bucket has failed yet, also teaches some answering.
 
 When no response is acceptable, `revise` had the learner answer the question again with
 the critic's critique of its earlier answer beside it; if the critic accepted that
@@ -148,26 +151,36 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
     return out
 
 
-def contrast_cap(pairs: list[dict], verdicts: list[dict], params: BuildPrefsParams) -> float:
-    """How many contrast pairs the round may add: `contrast_ratio` per pair on a harmful
-    request (the pairs that teach declining), no limit without a ratio."""
-    if params.contrast_ratio is None:
-        return math.inf
+def contrast_limits(
+    pairs: list[dict], verdicts: list[dict], params: BuildPrefsParams
+) -> tuple[float, float]:
+    """(cap, fill): how many contrast pairs the round may add in all (`contrast_ratio`
+    per pair on a harmful request, the pairs that teach declining), and up to how many
+    the buckets that did not fail this round may bring the total (`contrast_floor` per
+    such pair); no limit where the ratio is null."""
     label = {v["query_id"]: v.get("label") for v in verdicts}
     harmful = sum(label.get(p["query_id"]) == "harmful" for p in pairs)
-    return params.contrast_ratio * harmful
+
+    def per_harmful(ratio: float | None) -> float:
+        return math.inf if ratio is None else ratio * harmful
+
+    cap = per_harmful(params.contrast_ratio)
+    return cap, min(cap, per_harmful(params.contrast_floor))
 
 
-def capped(contrasts: list[tuple[bool, list[dict]]], cap: float) -> list[list[dict]]:
+def capped(
+    contrasts: list[tuple[bool, list[dict]]], cap: float, fill: float = math.inf
+) -> list[list[dict]]:
     """The queries' contrast pairs that fit under `cap`, whole queries, chosen from the
-    buckets that failed this round first (then the rest, each in plan order), and
-    returned in plan order."""
+    buckets that failed this round first (then the rest, each in plan order, only while
+    the total stays within `fill`), and returned in plan order."""
     order = sorted(range(len(contrasts)), key=lambda i: not contrasts[i][0])  # stable
     kept, total = set(), 0
     for i in order:
-        if total + len(contrasts[i][1]) <= cap:
+        failing, these = contrasts[i]
+        if total + len(these) <= (cap if failing else fill):
             kept.add(i)
-            total += len(contrasts[i][1])
+            total += len(these)
     return [these for i, (_, these) in enumerate(contrasts) if i in kept]
 
 
@@ -211,7 +224,7 @@ def build_prefs(
             contrasts.append((top[0].get("bucket") in todo.failing, these))
         else:
             dropped["contrast_rejected"] += 1
-    kept = capped(contrasts, contrast_cap(pairs, verdicts, params))
+    kept = capped(contrasts, *contrast_limits(pairs, verdicts, params))
     dropped["contrast_capped"] = len(contrasts) - len(kept)
     contrasted = len(kept)
     pairs += [p for these in kept for p in these]

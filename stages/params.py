@@ -226,6 +226,12 @@ class BuildPrefsParams:
     # no cap), the failing buckets' contrasts kept first: which way a round pushes follows
     # the ratio of pairs teaching declining to pairs teaching answering (README: Safety)
     contrast_ratio: float | None = None
+    # with `contrast_in: all`: contrasts in buckets that failed this round are all kept (up
+    # to contrast_ratio), and the other all-good benign requests fill in only until there
+    # are this many contrast pairs per pair on a harmful request (null: all of them). A
+    # round-1 learner has refused no benign request yet, so `failing` gives r1 no pair that
+    # teaches answering (51:0 in rules-strict) and a quarter of benign requests are refused
+    contrast_floor: float | None = None
     # up to this many pairs from one query, each a different (chosen, rejected) of its
     # samples (and its revision or contrast): the other failing samples are signal too
     pairs_per_query: int = 1
@@ -238,6 +244,14 @@ class BuildPrefsParams:
             raise ValueError(f"pairs_per_query must be at least 1, got {self.pairs_per_query}")
         if self.contrast_ratio is not None and self.contrast_ratio < 0:
             raise ValueError(f"contrast_ratio must be at least 0, got {self.contrast_ratio}")
+        if self.contrast_floor is not None:
+            if self.contrast_floor < 0:
+                raise ValueError(f"contrast_floor must be at least 0, got {self.contrast_floor}")
+            if self.contrast_in != "all":
+                raise ValueError(
+                    "contrast_floor fills in from buckets that did not fail: "
+                    "it needs contrast_in: all"
+                )
 
 
 @dataclass(frozen=True)

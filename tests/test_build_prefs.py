@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from stages.build_prefs import build_prefs, plan
 from stages.critics import NoisyCritic
 from stages.params import BuildPrefsParams
@@ -235,3 +237,14 @@ def test_contrast_ratio_caps_contrasts_per_harmful_pair_failing_buckets_first():
     assert contrasted(1.0) == ["q1", "k1"]  # two harmful pairs: k1 (failing bucket) first
     assert contrasted(0.5) == ["k1"]
     assert contrasted(0.0) == []
+
+    def filled(floor):
+        params = BuildPrefsParams(revise=False, contrast_in="all", contrast_floor=floor)
+        pairs, _ = build_prefs(verdicts, refusals, params, load_suite("safety"))
+        return [p["query_id"] for p in pairs if p["kind"] == "contrast"]
+
+    assert filled(0.0) == ["k1"]  # the failing bucket's contrast is kept whatever the floor
+    assert filled(1.0) == ["q1", "k1"]  # the rest fill in up to 1 per harmful pair (2)
+    assert filled(2.0) == ["q1", "k1", "q2"]
+    with pytest.raises(ValueError, match="contrast_floor .* needs contrast_in: all"):
+        BuildPrefsParams(contrast_floor=0.25)
