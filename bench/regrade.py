@@ -31,7 +31,9 @@ def heldout_answers(campaign: str) -> dict[str, list[dict]]:
     """Round -> its graded held-out results with a label (the safety part of the set)."""
     lock = experiment_lock(campaign, ROOT)
     files = cached_outputs(lock, "evaluate", "eval.jsonl", ROOT)
-    baseline = [o for o in lock.get("baseline", {}).get("outs", []) if o["path"].endswith("eval.jsonl")]
+    baseline = [
+        o for o in lock.get("baseline", {}).get("outs", []) if o["path"].endswith("eval.jsonl")
+    ]
     if baseline:
         md5 = baseline[0]["md5"]
         files["r0"] = ROOT / ".dvc/cache/files/md5" / md5[:2] / md5[2:]

@@ -101,7 +101,9 @@ def benign_items(path: Path) -> list[dict]:
             )
         prompt = row["prompt"].strip()
         items.append(
-            query(SUITE, prompt, label="benign", bucket=row["category"], origin="benign", split=split)
+            query(
+                SUITE, prompt, label="benign", bucket=row["category"], origin="benign", split=split
+            )
         )
     return items
 
