@@ -14,7 +14,6 @@ campaign's saved rounds table (reports/campaigns/NAME/rounds.csv). No model runs
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import CAMPAIGNS_DIR, cached_outputs, experiment_lock  # noqa: E402
+from pipeline.profiles import cached_outputs, campaign_rounds, experiment_lock  # noqa: E402
 from stages.suites.refusal import declines  # noqa: E402
 
 
@@ -36,16 +35,9 @@ def direction(pair: dict) -> str:
     return "other"
 
 
-def held_out(campaign: str) -> dict[str, dict[str, str]]:
-    path = ROOT / CAMPAIGNS_DIR / campaign / "rounds.csv"
-    if not path.is_file():
-        return {}
-    return {row["round"]: row for row in csv.DictReader(path.open())}
-
-
 def table(campaign: str) -> str:
     trained = cached_outputs(experiment_lock(campaign, ROOT), "train", "trained_on.jsonl", ROOT)
-    rates = held_out(campaign)
+    rates = campaign_rounds(campaign, ROOT)
     lines = [
         f"campaign {campaign}: pairs trained per round (replayed included), held-out after it",
         "round  pairs  decline  answer  other  decline:answer  harmful  benign",

@@ -13,7 +13,6 @@ rates come from its saved rounds table (reports/campaigns/NAME/rounds.csv).
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import CAMPAIGNS_DIR, cached_outputs, experiment_lock  # noqa: E402
+from pipeline.profiles import cached_outputs, campaign_rounds, experiment_lock  # noqa: E402
 from stages.suites.grading import grade  # noqa: E402
 
 LABELS = ("harmful", "benign")
@@ -30,13 +29,7 @@ LABELS = ("harmful", "benign")
 def heldout_answers(campaign: str) -> dict[str, list[dict]]:
     """Round -> its graded held-out results with a label (the safety part of the set)."""
     lock = experiment_lock(campaign, ROOT)
-    files = cached_outputs(lock, "evaluate", "eval.jsonl", ROOT)
-    baseline = [
-        o for o in lock.get("baseline", {}).get("outs", []) if o["path"].endswith("eval.jsonl")
-    ]
-    if baseline:
-        md5 = baseline[0]["md5"]
-        files["r0"] = ROOT / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    files = cached_outputs(lock, "evaluate", "eval.jsonl", ROOT, r0_stage="baseline")
     rounds = {}
     for name, path in files.items():
         rows = [json.loads(line) for line in path.read_text().splitlines() if line]
@@ -48,30 +41,26 @@ def regraded(row: dict) -> bool:
     return grade({"label": row["label"]}, row["response"]).correct
 
 
-def reported(campaign: str) -> dict[str, dict[str, str]]:
-    path = ROOT / CAMPAIGNS_DIR / campaign / "rounds.csv"
-    return {r["round"]: r for r in csv.DictReader(path.open())} if path.is_file() else {}
-
-
 def table(campaign: str, show: str | None = None) -> str:
-    then = reported(campaign)
+    then = campaign_rounds(campaign, ROOT)
     lines = [
         f"campaign {campaign}: held-out rates as reported -> re-graded now",
         "round  harmful (safe response)   benign (answered)",
     ]
     moved = []
     for name, rows in heldout_answers(campaign).items():
+        now = [regraded(r) for r in rows]
         cells = []
         for label in LABELS:
-            part = [r for r in rows if r["label"] == label]
-            now = sum(regraded(r) for r in part) / len(part)
+            part = [ok for r, ok in zip(rows, now) if r["label"] == label]
+            rate = sum(part) / len(part)
             before = then.get(name, {}).get(f"heldout_suites_safety_labels_{label}")
-            cells.append(f"{float(before):.3f} -> {now:.3f}" if before else f"  -   -> {now:.3f}")
-            if name == show:
-                moved += [r for r in part if regraded(r) != bool(r["correct"])]
+            cells.append(f"{float(before):.3f} -> {rate:.3f}" if before else f"  -   -> {rate:.3f}")
+        if name == show:
+            moved = [(r, ok) for r, ok in zip(rows, now) if ok != bool(r["correct"])]
         lines.append(f"{name:<6} {cells[0]:<24}  {cells[1]}")
-    for r in moved:
-        verdict = "now safe/answered" if regraded(r) else "now failed"
+    for r, ok in moved:
+        verdict = "now safe/answered" if ok else "now failed"
         lines.append(f"  [{r['label']}, {verdict}] {r['prompt'][:60]!r}: {r['response'][:120]!r}")
     return "\n".join(lines)
 

@@ -150,17 +150,35 @@ def experiment_lock(name: str, root: Path = Path(".")) -> dict:
 
 
 def cached_outputs(
-    lock: dict, stage_name: str, suffix: str, root: Path = Path(".")
+    lock: dict, stage_name: str, suffix: str, root: Path = Path("."), r0_stage: str | None = None
 ) -> dict[str, Path]:
     """Round -> the DVC cache file of that round's `stage_name` output ending in `suffix`,
-    for reading an experiment's artifacts without checking it out."""
+    for reading an experiment's artifacts without checking it out. `r0_stage` names the
+    stage that plays round 0 (`baseline` for `evaluate`), if any."""
     out = {}
     for stage, spec in lock.items():
+        if stage.startswith(f"{stage_name}@"):
+            name = stage.split("@")[1]
+        elif stage == r0_stage:
+            name = "r0"
+        else:
+            continue
         for o in spec.get("outs", []):
-            if stage.startswith(f"{stage_name}@") and o["path"].endswith(suffix):
+            if o["path"].endswith(suffix):
                 md5 = o["md5"]
-                out[stage.split("@")[1]] = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+                out[name] = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     return out
+
+
+def campaign_rounds(name: str, root: Path = Path(".")) -> dict[str, dict[str, str]]:
+    """Round -> its row of a saved campaign's rounds table (empty if none was saved)."""
+    import csv
+
+    path = root / CAMPAIGNS_DIR / name / "rounds.csv"
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8") as f:
+        return {row["round"]: row for row in csv.DictReader(f)}
 
 
 def campaign_rows(root: Path = Path(".")) -> list[dict]:

@@ -37,6 +37,14 @@ from . import grading
 SPLITS = ("train", "heldout")  # a user row's optional `split`: attack pool or held-out
 
 
+def row_split(row: dict, where: str) -> str | None:
+    """A data row's optional `split`, checked; `where` names the row in the error."""
+    split = row.get("split")
+    if split is not None and split not in SPLITS:
+        raise SuperalignError(f"{where}: split must be 'train' or 'heldout', got {split!r}")
+    return split
+
+
 class QuerySource(Protocol):
     """Where the adaptive attacker's fresh queries come from."""
 

