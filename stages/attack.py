@@ -294,6 +294,7 @@ def attacker_engine(stage: Stage) -> Engine | ServedEngine:
     option("--prev-results", required=True, help="previous round's evaluation results"),
     option("--heldout", required=True, help="the suite's held-out set: never emitted"),
     option("--pool", required=True, help="the suite's attack pool (empty for a generator)"),
+    option("--validation", required=True, help="the suite's validation set: never emitted"),
     option("--seeds", required=True, help="seed topics for the llm attacker"),
     option("--base", required=True, help="base checkpoint (default attacker model)"),
     option("--out", required=True),
@@ -303,17 +304,20 @@ def attacker_engine(stage: Stage) -> Engine | ServedEngine:
 def main(stage: Stage) -> None:
     args, p = stage.args, stage.params["attack"]
     prev = read_jsonl(args.prev_results, required=RESULT)
-    heldout = read_jsonl(args.heldout, required=QUERY)
+    # validation items are as off-limits to the attacker as held-out ones
+    unseen = read_jsonl(args.heldout, required=QUERY) + read_jsonl(
+        args.validation, required=QUERY
+    )
     suite = load_suite(stage.params["suite"])
     if p.kind == "adaptive":
-        sources = suite.attack_sources(read_jsonl(args.pool, required=QUERY), heldout)
+        sources = suite.attack_sources(read_jsonl(args.pool, required=QUERY), unseen)
         queries, metrics = mixed_attack(prev, p, stage.round, sources)
     else:
         queries, metrics = llm_attack(
             attacker_engine(stage),
             read_jsonl(args.seeds, required=("id", "prompt")),
             successful_attacks(prev),
-            [q["prompt"] for q in heldout],
+            [q["prompt"] for q in unseen],
             p,
             stage.round,
             suite.name,

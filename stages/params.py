@@ -105,8 +105,16 @@ class SuiteParams:
     # Other suites drawn from each round, with their share of the attack queries (`name`
     # gets the rest), e.g. {arithmetic: 0.25}: evaluation reports each suite's metrics.
     mix: dict[str, float] = field(default_factory=dict)
+    # Items per bucket set aside from the attacker as a validation set (pool buckets keep at
+    # least one item to attack with; generator buckets draw fresh ones). 0: none. What
+    # `train.step_scales` chooses on, so that no choice is made on the held-out set.
+    validation_per_bucket: int = 0
 
     def __post_init__(self):
+        if self.validation_per_bucket < 0:
+            raise ValueError(
+                f"validation_per_bucket must be at least 0, got {self.validation_per_bucket}"
+            )
         if not self.name.strip():
             raise ValueError("name must name a suite")
         if not 0 < self.heldout_share < 1:
@@ -285,12 +293,28 @@ class TrainParams:
     # sequences this short (1.22x per DPO step, `python bench/train_step.py --compare
     # attention`), sdpa on a GPU.
     attention: Literal["auto", "sdpa", "eager"] = "auto"
+    # Step search: the round's adapter scaled by each of these (1 = as trained, 0 = the
+    # previous policy unchanged) is answered greedily on the suite's validation set, and
+    # the best scale is kept (step.py). [1.0]: no search, the adapter as trained.
+    step_scales: tuple[float, ...] = (1.0,)
+    # ... a scale is kept only if no validation group (a suite, or a label of one: harmful,
+    # benign) falls more than this below the previous policy's rate
+    step_tolerance: float = 0.05
 
     def __post_init__(self):
         if self.learning_rate <= 0 or self.epochs <= 0 or self.batch_size < 1:
             raise ValueError("learning_rate and epochs must be > 0 and batch_size >= 1")
         if self.replay_rounds < 0:
             raise ValueError(f"replay_rounds must be >= 0, got {self.replay_rounds}")
+        scales = self.step_scales
+        if not scales or any(not 0 <= s <= 1 for s in scales) or len(set(scales)) < len(scales):
+            raise ValueError(f"step_scales must be distinct numbers in [0, 1], got {list(scales)}")
+        if not 0 <= self.step_tolerance <= 1:
+            raise ValueError(f"step_tolerance must be in [0, 1], got {self.step_tolerance}")
+
+    @property
+    def searches_step(self) -> bool:
+        return tuple(self.step_scales) != (1.0,)
 
 
 @dataclass(frozen=True)
@@ -367,7 +391,25 @@ def check_params(raw: Any, where: str) -> dict[str, Any]:
         name: parse_section(cls, raw.get(name), name) for name, cls in types.items()
     }
     params["rounds"] = parse_rounds(raw.get("rounds"))
+    check_step_search(params["train"], params["critique"], params["suite"])
     return params
+
+
+def check_step_search(train: TrainParams, critique: CritiqueParams, suite: SuiteParams) -> None:
+    """The step search (stages/step.py) grades a validation set by ground truth: it needs
+    one, and a round judged by a weak critic may not lean on the truth it does without."""
+    if not train.searches_step:
+        return
+    if critique.kind != "verifier":
+        raise SuperalignError(
+            "params: train.step_scales grades validation answers by ground truth, which a "
+            f"{critique.kind} critic does not have; set train.step_scales: [1.0]"
+        )
+    if suite.validation_per_bucket == 0:
+        raise SuperalignError(
+            "params: train.step_scales chooses on the validation set; "
+            "set suite.validation_per_bucket (e.g. 8)"
+        )
 
 
 def parse_rounds(raw: Any) -> dict[str, RoundSpec]:

@@ -3,8 +3,9 @@
 Whatever the suite's data comes from (a committed file, a seed, a user's JSON Lines file
 or an installed package), it is read here, checked against the suite contract (unique
 ids, attack pool disjoint from held-out, every held-out bucket attackable) and written to
-one directory: heldout.jsonl, pool.jsonl, seeds.jsonl, rubric.md and suite.json (its
-sizes and buckets). The stage is `always_changed` in dvc.yaml because its sources may
+one directory: heldout.jsonl, pool.jsonl, validation.jsonl (items per bucket kept from
+the attacker, `suite.validation_per_bucket`; empty by default), seeds.jsonl, rubric.md
+and suite.json (its sizes and buckets). The stage is `always_changed` in dvc.yaml because its sources may
 live outside DVC's view (a path in params, a package); it takes about a second, and the
 stages after it rerun only when what it wrote changed.
 """
@@ -14,21 +15,34 @@ from __future__ import annotations
 from .records import atomic_path, write_json, write_jsonl
 from .stage import Stage, option, stage_main
 from .suites import load_suite
-from .suites.base import Suite, check_suite_data, describe
+from .suites.base import Suite, check_suite_data, describe, validation_split
 
-FILES = ("heldout.jsonl", "pool.jsonl", "seeds.jsonl", "rubric.md", "suite.json")
+FILES = (
+    "heldout.jsonl",
+    "pool.jsonl",
+    "validation.jsonl",
+    "seeds.jsonl",
+    "rubric.md",
+    "suite.json",
+)
 
 
 def materialize(suite: Suite) -> dict:
     """Every file of the suite's directory, by name, checked (pure: no writing)."""
-    heldout, pool, seeds = suite.heldout(), suite.pool(), suite.seeds()
-    check_suite_data(suite, heldout, pool)
+    heldout = suite.heldout()
+    pool, validation = validation_split(
+        suite, suite.pool(), heldout, suite.params.validation_per_bucket
+    )
+    kept = {q["id"] for q in validation}
+    seeds = [s for s in suite.seeds() if s.get("id") not in kept]  # seeds may be pool items
+    check_suite_data(suite, heldout, pool, validation)
     return {
         "heldout.jsonl": heldout,
         "pool.jsonl": pool,
+        "validation.jsonl": validation,
         "seeds.jsonl": seeds,
         "rubric.md": suite.rubric().strip() + "\n",
-        "suite.json": describe(suite, heldout, pool, seeds),
+        "suite.json": describe(suite, heldout, pool, seeds) | {"validation": len(validation)},
     }
 
 

@@ -11,6 +11,9 @@ trains on its own pairs plus those of the last `replay_rounds` rounds, read from
 K-1's file, a dependency `dvc dag` shows. Later rounds have fewer, harder pairs;
 replaying the round before keeps what it taught.
 
+With `train.step_scales`, the adapter stored is the trained one scaled by the step the
+validation set chose (step.py); the pairs it learned from are written all the same.
+
 Defaults resist collapse: `sigmoid` preference loss plus an `sft` term on the chosen
 answers, a conservative learning rate, no gradient checkpointing on small models.
 """
@@ -31,8 +34,10 @@ from .params import TrainParams, policy_chain
 from .policy import load_policy
 from .records import atomic_path, read_jsonl, write_jsonl
 from .runtime import keep_freed_memory, score_completions_only
-from .schema import PAIR
+from .schema import PAIR, QUERY
 from .stage import Stage, option, stage_main
+from .step import scale_adapter, search_step
+from .suites import load_suite
 
 
 def replayed_pairs(prev_trained_on: Path, replay: list[str]) -> list[dict]:
@@ -177,35 +182,56 @@ def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:
     option("--replay-from", required=True, help="what round K-1 was trained on"),
     option("--trained-on", required=True, help="where to write what this round trains on"),
     option("--base", required=True, help="base checkpoint (the reference when base)"),
+    option("--validation", required=True, help="the suite's validation set (step search)"),
     option("--metrics", required=True),
     logs=("train",),
 )
 def main(stage: Stage) -> None:
     args, params = stage.args, stage.params
     p: TrainParams = params["train"]
+    validation = read_jsonl(args.validation, required=QUERY) if p.searches_step else []
     pairs = read_jsonl(args.pairs, required=PAIR)
     model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
     ref = load_checkpoint(args.base)[0] if p.reference == "base" else None
     chain = policy_chain(params["rounds"], args.policy)
     recent = chain[max(0, len(chain) - p.replay_rounds) :]
     replay = replayed_pairs(Path(args.replay_from), recent)
-    metrics = train(
-        pairs,
-        model,
-        tokenizer,
-        p,
-        args.out,
-        ref,
-        round_name=stage.round,
-        replay=replay,
-        trained_on_path=args.trained_on,
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        trained = Path(scratch) / "trained" if p.searches_step else args.out
+        metrics = train(
+            pairs,
+            model,
+            tokenizer,
+            p,
+            trained,
+            ref,
+            round_name=stage.round,
+            replay=replay,
+            trained_on_path=args.trained_on,
+        )
+        if p.searches_step:
+            del model, ref
+            scale, report = search_step(
+                trained,
+                p.step_scales,
+                p.step_tolerance,
+                validation,
+                load_suite(params["suite"]),
+                lambda: load_policy(args.policy, args.models, params["rounds"]),
+                params["engine"],
+                params["evaluate"],
+                Path(scratch),
+            )
+            with atomic_path(args.out) as tmp:
+                scale_adapter(trained, tmp, scale)
+            metrics |= report
     stage.write_metrics(args.metrics, metrics)
     print(
         f"train@{stage.round}: {metrics['pairs']} pairs ({len(replay)} replayed), "
         f"{metrics['steps']} steps, "
         f"loss {metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}, "
         f"reward accuracy {metrics['reward_accuracy'] or 0:.2f}"
+        + (f"; step kept: {metrics['step_scale']:g}" if p.searches_step else "")
     )
 
 

@@ -178,12 +178,14 @@ def test_user_jsonl_suite_two_rounds(tmp_path, tiny_model_dir):
 
 def test_safety_mixture_round(tmp_path, tiny_model_dir):
     """The safety suite mixed with arithmetic: queries drawn from both by weight, each
-    suite's held-out metrics reported, the headline metric summarised."""
+    suite's held-out metrics reported, the headline metric summarised; a validation set
+    the attacker never draws from. (The step search on it needs a verifier, which accepts
+    none of the tiny model's answers, so no pairs: tests/test_step.py runs it.)"""
     ws = make_workspace(
         tmp_path / "ws",
         tiny_model_dir,
         {
-            "suite": {"name": "safety", "mix": {"arithmetic": 0.25}},
+            "suite": {"name": "safety", "mix": {"arithmetic": 0.25}, "validation_per_bucket": 1},
             "attack": {"queries": 8},
             "evaluate": {"limit": None},
             "report": {"metric": "heldout.suites.safety.labels.harmful"},
@@ -197,6 +199,11 @@ def test_safety_mixture_round(tmp_path, tiny_model_dir):
         json.loads(x) for x in (ws / "data/rounds/r1/queries.jsonl").read_text().splitlines()
     ]
     assert sorted(q["suite"] for q in queries) == ["arithmetic"] * 2 + ["safety"] * 6
+    validation = [
+        json.loads(x) for x in (ws / "data/suite/validation.jsonl").read_text().splitlines()
+    ]
+    assert len(validation) == 5 + 8 + 8  # risk areas, benign categories, arithmetic buckets
+    assert not {q["id"] for q in validation} & {q["id"] for q in queries}
     heldout = json.loads((ws / "metrics/r1.json").read_text())["heldout"]
     assert set(heldout["suites"]) == {"safety", "arithmetic"}
     assert set(heldout["suites"]["safety"]["labels"]) == {"harmful", "benign"}

@@ -209,14 +209,38 @@ def split_items(
     return _without_split(pool), _without_split(heldout)
 
 
+VALIDATION_SEED = 20_251_126  # fixed forever: the same suite sets aside the same items
+
+
+def validation_split(
+    suite: Suite, pool: list[dict], heldout: list[dict], per_bucket: int
+) -> tuple[list[dict], list[dict]]:
+    """(attack pool, validation): `per_bucket` items of every attackable bucket set aside,
+    drawn the way the attacker draws (a pool bucket keeps at least one item to attack
+    with; a generator bucket makes fresh ones, which the attack stage then excludes like
+    held-out items). Deterministic; no validation item is held out or left in the pool."""
+    if per_bucket <= 0:
+        return pool, []
+    validation = []
+    for source, _ in suite.attack_sources(pool, heldout):
+        keep = 1 if isinstance(source, PoolSource) else 0
+        counts = {b: min(per_bucket, n - keep) for b, n in source.room().items() if n > keep}
+        validation += source.draw(counts, VALIDATION_SEED)
+    taken = {q["id"] for q in validation}
+    return [q for q in pool if q["id"] not in taken], validation
+
+
 def _without_split(rows: list[dict]) -> list[dict]:
     """The `split` column has done its job once the rows are split."""
     return [{k: v for k, v in r.items() if k != "split"} for r in rows]
 
 
-def check_suite_data(suite: Suite, heldout: list[dict], pool: list[dict]) -> None:
-    """The contract every suite's data keeps, whoever wrote the suite: unique ids, pool and
-    held-out disjoint, every held-out bucket attackable, no empty held-out set."""
+def check_suite_data(
+    suite: Suite, heldout: list[dict], pool: list[dict], validation: list[dict] = ()
+) -> None:
+    """The contract every suite's data keeps, whoever wrote the suite: unique ids, pool,
+    validation and held-out disjoint, every held-out bucket attackable, no empty held-out
+    set."""
     where = f"suite '{suite.name}' ({suite.source})"
     if not heldout:
         raise SuperalignError(f"{where}: the held-out set is empty")
@@ -224,11 +248,13 @@ def check_suite_data(suite: Suite, heldout: list[dict], pool: list[dict]) -> Non
         dupes = [i for i, n in Counter(q["id"] for q in items).items() if n > 1]
         if dupes:
             raise SuperalignError(f"{where}: the {name} repeats item {dupes[0]}")
-    shared = {q["id"] for q in heldout} & {q["id"] for q in pool}
-    if shared:
-        raise SuperalignError(
-            f"{where}: item {sorted(shared)[0]} is both held out and in the attack pool"
-        )
+    parts = {"held out": heldout, "in the attack pool": pool, "in the validation set": validation}
+    names = list(parts)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = {q["id"] for q in parts[a]} & {q["id"] for q in parts[b]}
+            if shared:
+                raise SuperalignError(f"{where}: item {sorted(shared)[0]} is both {a} and {b}")
     buckets = {b for source, _ in suite.attack_sources(pool, heldout) for b in source.buckets}
     if buckets:
         orphans = sorted({bucket_of(q) for q in heldout} - buckets)

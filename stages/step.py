@@ -1,0 +1,125 @@
+"""Step search: how much of a round's trained adapter to keep, chosen on validation.
+
+A round's LoRA adapter is a step from the previous policy. On the safety suite a full
+step often overshoots: the one refusal the 135M learner has spreads to benign requests
+within a round, the next round's pairs push the other way, and the rounds swing
+(README, Safety). So the adapter scaled by each of `train.step_scales` (its LoRA B
+matrices times s: the update times s) answers the suite's validation set greedily, with
+the previous policy (s = 0) as the reference, and the scale kept is the one with the
+best mean pass rate over the validation groups (each suite, or each label of a labelled
+suite: harmful, benign) among those that keep every group within `train.step_tolerance`
+of the previous policy. No group may pay for another; the previous policy itself always
+qualifies, so a round that only does harm is not taken.
+
+The validation set is kept from the attacker (`suite.validation_per_bucket`) and graded
+by the suite's ground truth, which only a verifier critic may use (train.py checks).
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+from .engine import Engine
+from .errors import SuperalignError
+from .evaluate import evaluate
+from .params import EngineParams, EvaluateParams
+from .policy import merge_adapter
+from .suites.base import Suite
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def scale_adapter(src: Path, dst: Path, scale: float) -> None:
+    """Copy the adapter in `src` to `dst` with its update scaled by `scale` (B -> s*B; A is
+    left as it is, so the product BA, the update, scales by s). Scale 1 copies the bytes."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    if scale == 1.0:
+        return
+    weights = load_file(Path(src) / ADAPTER_WEIGHTS)
+    if not any("lora_B" in name for name in weights):
+        raise SuperalignError(f"{src}: no LoRA B weights in {ADAPTER_WEIGHTS} to scale")
+    scaled = {n: (w * scale if "lora_B" in n else w).contiguous() for n, w in weights.items()}
+    save_file(scaled, Path(dst) / ADAPTER_WEIGHTS, metadata={"format": "pt"})
+
+
+def group_of(item: dict) -> str:
+    """The validation group: the suite, and the label where the suite has labels."""
+    suite = item.get("suite") or "-"
+    return f"{suite}/{item['label']}" if item.get("label") else suite
+
+
+def group_rates(queries: list[dict], results: list[dict]) -> dict[str, float]:
+    """Pass rate per group over the graded items (ground truth only)."""
+    passed = defaultdict(list)
+    for query, result in zip(queries, results, strict=True):
+        if result["correct"] is not None:
+            passed[group_of(query)].append(bool(result["correct"]))
+    return {g: sum(v) / len(v) for g, v in sorted(passed.items())}
+
+
+def choose_scale(rates: dict[float, dict[str, float]], tolerance: float) -> float:
+    """The scale with the best mean group rate among those that keep every group within
+    `tolerance` of scale 0 (the previous policy, always admissible); ties go to the larger
+    step."""
+    if 0.0 not in rates:
+        raise ValueError("choose_scale needs the previous policy's rates (scale 0)")
+    reference = rates[0.0]
+
+    def admissible(scale: float) -> bool:
+        return all(rates[scale][g] >= reference[g] - tolerance - 1e-9 for g in reference)
+
+    def mean(scale: float) -> float:
+        return sum(rates[scale].values()) / len(rates[scale])
+
+    return max((s for s in rates if admissible(s)), key=lambda s: (round(mean(s), 9), s))
+
+
+def search_step(
+    adapter_dir: Path,
+    scales: tuple[float, ...],
+    tolerance: float,
+    validation: list[dict],
+    suite: Suite,
+    load_previous: Callable[[], tuple],
+    engine_params: EngineParams,
+    eval_params: EvaluateParams,
+    scratch: Path,
+) -> tuple[float, dict]:
+    """(scale kept, metrics): each scale's validation rates, the previous policy's first."""
+    if not validation:
+        raise SuperalignError(
+            "train.step_scales: the step search answers the suite's validation set, which is "
+            "empty; set suite.validation_per_bucket (e.g. 8)"
+        )
+    rates: dict[float, dict[str, float]] = {}
+    for scale in sorted(set(scales) | {0.0}):
+        model, tokenizer = load_previous()
+        if scale:
+            scaled = Path(scratch) / f"scale_{scale:g}"
+            scale_adapter(adapter_dir, scaled, scale)
+            model = merge_adapter(model, scaled)
+        results, _ = evaluate(
+            {"validation": validation}, Engine(model, tokenizer, engine_params), eval_params, suite
+        )
+        answered = validation[: len(results)]  # evaluate.limit may shorten the set
+        rates[scale] = group_rates(answered, results)
+        del model
+        gc.collect()
+        if not rates[scale]:
+            raise SuperalignError(
+                "train.step_scales: no validation item has ground truth to grade the step by"
+            )
+    chosen = choose_scale(rates, tolerance)
+    report = {
+        "step_scale": chosen,
+        "step_validation": {
+            f"scale_{s:g}": r | {"mean": sum(r.values()) / len(r)} for s, r in rates.items()
+        },
+    }
+    return chosen, report
