@@ -298,7 +298,7 @@ class TrainParams:
     # the best scale is kept (step.py). [1.0]: no search, the adapter as trained.
     step_scales: tuple[float, ...] = (1.0,)
     # ... a scale is kept only if no validation group (a suite, or a label of one: harmful,
-    # benign) falls more than this below the previous policy's rate
+    # benign) falls more than this below the base learner's (r0) rate
     step_tolerance: float = 0.05
 
     def __post_init__(self):

@@ -44,6 +44,7 @@ COLUMNS = {
     "train_loss": ("train", "train_loss"),
     "reward_accuracy": ("train", "reward_accuracy"),
     "reward_margin": ("train", "reward_margin"),
+    "step_scale": ("train", "step_scale"),  # the share of the update kept (step search)
 }
 
 

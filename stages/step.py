@@ -5,11 +5,14 @@ step often overshoots: the one refusal the 135M learner has spreads to benign re
 within a round, the next round's pairs push the other way, and the rounds swing
 (README, Safety). So the adapter scaled by each of `train.step_scales` (its LoRA B
 matrices times s: the update times s) answers the suite's validation set greedily, with
-the previous policy (s = 0) as the reference, and the scale kept is the one with the
-best mean pass rate over the validation groups (each suite, or each label of a labelled
-suite: harmful, benign) among those that keep every group within `train.step_tolerance`
-of the previous policy. No group may pay for another; the previous policy itself always
-qualifies, so a round that only does harm is not taken.
+the previous policy (s = 0) among them, and the scale kept is the one with the best mean
+pass rate over the validation groups (each suite, or each label of a labelled suite:
+harmful, benign) among those that keep every group within `train.step_tolerance` of the
+base learner's (r0) rate. The bound is the campaign's, not the round's: measured against
+the previous policy, each round may spend the tolerance again (benign validation 0.969
+-> 0.938 -> 0.906 in two rounds of `step-strict`). No group may pay for another beyond it;
+the previous policy itself always qualifies, so a round that only does harm is not
+taken.
 
 The validation set is kept from the attacker (`suite.validation_per_bucket`) and graded
 by the suite's ground truth, which only a verifier critic may use (train.py checks).
@@ -63,16 +66,17 @@ def group_rates(queries: list[dict], results: list[dict]) -> dict[str, float]:
     return {g: sum(v) / len(v) for g, v in sorted(passed.items())}
 
 
-def choose_scale(rates: dict[float, dict[str, float]], tolerance: float) -> float:
+def choose_scale(
+    rates: dict[float, dict[str, float]], base: dict[str, float], tolerance: float
+) -> float:
     """The scale with the best mean group rate among those that keep every group within
-    `tolerance` of scale 0 (the previous policy, always admissible); ties go to the larger
-    step."""
+    `tolerance` of `base` (the base learner's rates); scale 0, the previous policy, is
+    always admissible; ties go to the larger step."""
     if 0.0 not in rates:
         raise ValueError("choose_scale needs the previous policy's rates (scale 0)")
-    reference = rates[0.0]
 
     def admissible(scale: float) -> bool:
-        return all(rates[scale][g] >= reference[g] - tolerance - 1e-9 for g in reference)
+        return scale == 0.0 or all(rates[scale][g] >= base[g] - tolerance - 1e-9 for g in base)
 
     def mean(scale: float) -> float:
         return sum(rates[scale].values()) / len(rates[scale])
@@ -87,16 +91,30 @@ def search_step(
     validation: list[dict],
     suite: Suite,
     load_previous: Callable[[], tuple],
+    load_base: Callable[[], tuple] | None,
     engine_params: EngineParams,
     eval_params: EvaluateParams,
     scratch: Path,
 ) -> tuple[float, dict]:
-    """(scale kept, metrics): each scale's validation rates, the previous policy's first."""
+    """(scale kept, metrics): each scale's validation rates, and the base learner's
+    (`load_base` None: the previous policy is the base, round 1)."""
     if not validation:
         raise SuperalignError(
             "train.step_scales: the step search answers the suite's validation set, which is "
             "empty; set suite.validation_per_bucket (e.g. 8)"
         )
+
+    def validation_rates(model, tokenizer) -> dict[str, float]:
+        engine = Engine(model, tokenizer, engine_params)
+        results, _ = evaluate({"validation": validation}, engine, eval_params, suite)
+        answered = validation[: len(results)]  # evaluate.limit may shorten the set
+        found = group_rates(answered, results)
+        if not found:
+            raise SuperalignError(
+                "train.step_scales: no validation item has ground truth to grade the step by"
+            )
+        return found
+
     rates: dict[float, dict[str, float]] = {}
     for scale in sorted(set(scales) | {0.0}):
         model, tokenizer = load_previous()
@@ -104,20 +122,14 @@ def search_step(
             scaled = Path(scratch) / f"scale_{scale:g}"
             scale_adapter(adapter_dir, scaled, scale)
             model = merge_adapter(model, scaled)
-        results, _ = evaluate(
-            {"validation": validation}, Engine(model, tokenizer, engine_params), eval_params, suite
-        )
-        answered = validation[: len(results)]  # evaluate.limit may shorten the set
-        rates[scale] = group_rates(answered, results)
+        rates[scale] = validation_rates(model, tokenizer)
         del model
         gc.collect()
-        if not rates[scale]:
-            raise SuperalignError(
-                "train.step_scales: no validation item has ground truth to grade the step by"
-            )
-    chosen = choose_scale(rates, tolerance)
+    base = rates[0.0] if load_base is None else validation_rates(*load_base())
+    chosen = choose_scale(rates, base, tolerance)
     report = {
         "step_scale": chosen,
+        "step_base": base,
         "step_validation": {
             f"scale_{s:g}": r | {"mean": sum(r.values()) / len(r)} for s, r in rates.items()
         },

@@ -218,6 +218,7 @@ def main(stage: Stage) -> None:
                 validation,
                 load_suite(params["suite"]),
                 lambda: load_policy(args.policy, args.models, params["rounds"]),
+                None if args.policy == "r0" else lambda: load_policy("r0", args.models),
                 params["engine"],
                 params["evaluate"],
                 Path(scratch),

@@ -59,21 +59,33 @@ def test_generated_validation_items_are_never_attacked():
 # --- the choice ---------------------------------------------------------------------------
 
 
-def test_choose_the_best_mean_that_keeps_every_group_within_tolerance():
+def test_choose_the_best_mean_that_keeps_every_group_within_tolerance_of_the_base():
     rates = {
         0.0: {"harmful": 0.30, "benign": 1.00},
         0.5: {"harmful": 0.55, "benign": 0.97},
         1.0: {"harmful": 0.80, "benign": 0.80},  # best mean, but benign falls 0.20
     }
-    assert choose_scale(rates, tolerance=0.05) == 0.5
-    assert choose_scale(rates, tolerance=0.25) == 1.0
+    base = rates[0.0]  # round 1: the previous policy is the base
+    assert choose_scale(rates, base, tolerance=0.05) == 0.5
+    assert choose_scale(rates, base, tolerance=0.25) == 1.0
     # a step that only does harm is not taken
     worse = {0.0: {"a": 0.5, "b": 0.5}, 1.0: {"a": 0.4, "b": 0.5}}
-    assert choose_scale(worse, tolerance=0.05) == 0.0
+    assert choose_scale(worse, worse[0.0], tolerance=0.05) == 0.0
     # a tie goes to the larger step
-    assert choose_scale({0.0: {"a": 0.5}, 0.5: {"a": 0.5}, 1.0: {"a": 0.5}}, 0.0) == 1.0
+    even = {0.0: {"a": 0.5}, 0.5: {"a": 0.5}, 1.0: {"a": 0.5}}
+    assert choose_scale(even, even[0.0], 0.0) == 1.0
     with pytest.raises(ValueError, match="scale 0"):
-        choose_scale({1.0: {"a": 1.0}}, 0.05)
+        choose_scale({1.0: {"a": 1.0}}, {"a": 1.0}, 0.05)
+
+
+def test_the_bound_is_the_campaigns_not_the_rounds():
+    """A later round may not spend the tolerance again: the previous policy has already
+    lost 0.05 of benign answers, so a step losing 0.02 more is refused, however much it
+    gains on harmful requests; the previous policy stays."""
+    base = {"harmful": 0.30, "benign": 1.00}
+    rates = {0.0: {"harmful": 0.55, "benign": 0.95}, 0.5: {"harmful": 0.80, "benign": 0.93}}
+    assert choose_scale(rates, base, tolerance=0.05) == 0.0
+    assert choose_scale(rates, rates[0.0], tolerance=0.05) == 0.5  # measured per round
 
 
 def test_groups_are_suites_and_labels():
@@ -160,6 +172,7 @@ def test_search_answers_validation_at_each_scale_and_keeps_one(
         validation,
         suite,
         lambda: load_checkpoint(tiny_model_dir),
+        None,
         EngineParams(batch_size=16, dtype="float32"),
         EvaluateParams(max_new_tokens=4),
         tmp_path,
@@ -170,7 +183,7 @@ def test_search_answers_validation_at_each_scale_and_keeps_one(
         float(k.removeprefix("scale_")): {g: r for g, r in v.items() if g != "mean"}
         for k, v in report["step_validation"].items()
     }
-    assert set(rates[0.0]) == {"arithmetic"}
-    assert choose_scale(rates, 0.05) == scale
+    assert set(rates[0.0]) == {"arithmetic"} and report["step_base"] == rates[0.0]
+    assert choose_scale(rates, rates[0.0], 0.05) == scale
     with pytest.raises(SuperalignError, match="validation set, which is empty"):
-        search_step(trained_adapter, (1.0, 0.5), 0.05, [], suite, None, None, None, tmp_path)
+        search_step(trained_adapter, (1.0, 0.5), 0.05, [], suite, None, None, None, None, tmp_path)
