@@ -309,6 +309,8 @@ class TrainParams:
         scales = self.step_scales
         if not scales or any(not 0 <= s <= 1 for s in scales) or len(set(scales)) < len(scales):
             raise ValueError(f"step_scales must be distinct numbers in [0, 1], got {list(scales)}")
+        if len({f"{s:g}" for s in scales}) < len(scales):  # they name files and metrics
+            raise ValueError(f"step_scales must differ in 6 significant digits, got {list(scales)}")
         if not 0 <= self.step_tolerance <= 1:
             raise ValueError(f"step_tolerance must be in [0, 1], got {self.step_tolerance}")
 

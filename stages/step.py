@@ -20,6 +20,7 @@ by the suite's ground truth, which only a verifier critic may use (train.py chec
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import shutil
 from collections import defaultdict
@@ -45,9 +46,11 @@ def scale_adapter(src: Path, dst: Path, scale: float) -> None:
     if scale == 1.0:
         return
     weights = load_file(Path(src) / ADAPTER_WEIGHTS)
-    if not any("lora_B" in name for name in weights):
+    # lora_embedding_B where an embedding is a target module
+    is_b = [n for n in weights if "lora_B" in n or "lora_embedding_B" in n]
+    if not is_b:
         raise SuperalignError(f"{src}: no LoRA B weights in {ADAPTER_WEIGHTS} to scale")
-    scaled = {n: (w * scale if "lora_B" in n else w).contiguous() for n, w in weights.items()}
+    scaled = {n: (w * scale if n in is_b else w).contiguous() for n, w in weights.items()}
     save_file(scaled, Path(dst) / ADAPTER_WEIGHTS, metadata={"format": "pt"})
 
 
@@ -104,11 +107,13 @@ def search_step(
             "empty; set suite.validation_per_bucket (e.g. 8)"
         )
 
+    # every item: `evaluate.limit` (quick profiles) would cut whole groups off the guard
+    whole = dataclasses.replace(eval_params, limit=None)
+
     def validation_rates(model, tokenizer) -> dict[str, float]:
         engine = Engine(model, tokenizer, engine_params)
-        results, _ = evaluate({"validation": validation}, engine, eval_params, suite)
-        answered = validation[: len(results)]  # evaluate.limit may shorten the set
-        found = group_rates(answered, results)
+        results, _ = evaluate({"validation": validation}, engine, whole, suite)
+        found = group_rates(validation, results)
         if not found:
             raise SuperalignError(
                 "train.step_scales: no validation item has ground truth to grade the step by"

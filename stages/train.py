@@ -20,6 +20,7 @@ answers, a conservative learning rate, no gradient checkpointing on small models
 
 from __future__ import annotations
 
+import gc
 import math
 import tempfile
 from collections.abc import Sequence
@@ -189,7 +190,14 @@ def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:
 def main(stage: Stage) -> None:
     args, params = stage.args, stage.params
     p: TrainParams = params["train"]
-    validation = read_jsonl(args.validation, required=QUERY) if p.searches_step else []
+    validation, suite = [], load_suite(params["suite"])
+    if p.searches_step:  # checked before training, not after it
+        validation = read_jsonl(args.validation, required=QUERY)
+        if not any(suite.has_ground_truth(q) for q in validation):
+            raise SuperalignError(
+                f"train.step_scales: {args.validation} holds no item with ground truth "
+                f"to choose the step by (suite '{suite.name}')"
+            )
     pairs = read_jsonl(args.pairs, required=PAIR)
     model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
     ref = load_checkpoint(args.base)[0] if p.reference == "base" else None
@@ -210,13 +218,14 @@ def main(stage: Stage) -> None:
             trained_on_path=args.trained_on,
         )
         if p.searches_step:
-            del model, ref
+            del model, ref  # the candidates load their own: one model in memory at a time
+            gc.collect()
             scale, report = search_step(
                 trained,
                 p.step_scales,
                 p.step_tolerance,
                 validation,
-                load_suite(params["suite"]),
+                suite,
                 lambda: load_policy(args.policy, args.models, params["rounds"]),
                 None if args.policy == "r0" else lambda: load_policy("r0", args.models),
                 params["engine"],

@@ -109,6 +109,8 @@ def test_step_params_are_checked():
         TrainParams(step_scales=(1.0, 1.5))
     with pytest.raises(ValueError, match="step_scales"):
         TrainParams(step_scales=())
+    with pytest.raises(ValueError, match="6 significant digits"):
+        TrainParams(step_scales=(0.1234561, 0.1234562))
     assert not TrainParams().searches_step and TrainParams(step_scales=(1.0, 0.5)).searches_step
     with pytest.raises(ValueError, match="validation_per_bucket"):
         SuiteParams(validation_per_bucket=-1)
