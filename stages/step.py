@@ -20,6 +20,7 @@ by the suite's ground truth, which only a verifier critic may use (train.py chec
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import shutil
@@ -87,6 +88,20 @@ def choose_scale(
     return max((s for s in rates if admissible(s)), key=lambda s: (round(mean(s), 9), s))
 
 
+def check_validation(validation: list[dict], suite: Suite) -> None:
+    """A set the search can choose on: not empty, and some items graded by ground truth."""
+    if not validation:
+        raise SuperalignError(
+            "train.step_scales: the step search answers the suite's validation set, which is "
+            "empty; set suite.validation_per_bucket (e.g. 8)"
+        )
+    if not any(suite.has_ground_truth(q) for q in validation):
+        raise SuperalignError(
+            f"train.step_scales: no validation item of suite '{suite.name}' has ground truth "
+            "to grade the step by"
+        )
+
+
 def search_step(
     adapter_dir: Path,
     scales: tuple[float, ...],
@@ -101,35 +116,29 @@ def search_step(
 ) -> tuple[float, dict]:
     """(scale kept, metrics): each scale's validation rates, and the base learner's
     (`load_base` None: the previous policy is the base, round 1)."""
-    if not validation:
-        raise SuperalignError(
-            "train.step_scales: the step search answers the suite's validation set, which is "
-            "empty; set suite.validation_per_bucket (e.g. 8)"
-        )
-
+    check_validation(validation, suite)
     # every item: `evaluate.limit` (quick profiles) would cut whole groups off the guard
     whole = dataclasses.replace(eval_params, limit=None)
 
     def validation_rates(model, tokenizer) -> dict[str, float]:
         engine = Engine(model, tokenizer, engine_params)
         results, _ = evaluate({"validation": validation}, engine, whole, suite)
-        found = group_rates(validation, results)
-        if not found:
-            raise SuperalignError(
-                "train.step_scales: no validation item has ground truth to grade the step by"
-            )
-        return found
+        return group_rates(validation, results)
 
+    # the previous policy is loaded (base + adapter chain, merged) once; each scale merges
+    # its adapter into a copy
+    previous, tokenizer = load_previous()
     rates: dict[float, dict[str, float]] = {}
     for scale in sorted(set(scales) | {0.0}):
-        model, tokenizer = load_previous()
+        model = previous
         if scale:
             scaled = Path(scratch) / f"scale_{scale:g}"
             scale_adapter(adapter_dir, scaled, scale)
-            model = merge_adapter(model, scaled)
+            model = merge_adapter(copy.deepcopy(previous), scaled)
         rates[scale] = validation_rates(model, tokenizer)
         del model
         gc.collect()
+    del previous
     base = rates[0.0] if load_base is None else validation_rates(*load_base())
     chosen = choose_scale(rates, base, tolerance)
     report = {

@@ -37,7 +37,7 @@ from .records import atomic_path, read_jsonl, write_jsonl
 from .runtime import keep_freed_memory, score_completions_only
 from .schema import PAIR, QUERY
 from .stage import Stage, option, stage_main
-from .step import scale_adapter, search_step
+from .step import check_validation, scale_adapter, search_step
 from .suites import load_suite
 
 
@@ -190,14 +190,10 @@ def train_metrics(history: list[dict], final: dict, pairs: int) -> dict:
 def main(stage: Stage) -> None:
     args, params = stage.args, stage.params
     p: TrainParams = params["train"]
-    validation, suite = [], load_suite(params["suite"])
     if p.searches_step:  # checked before training, not after it
+        suite = load_suite(params["suite"])
         validation = read_jsonl(args.validation, required=QUERY)
-        if not any(suite.has_ground_truth(q) for q in validation):
-            raise SuperalignError(
-                f"train.step_scales: {args.validation} holds no item with ground truth "
-                f"to choose the step by (suite '{suite.name}')"
-            )
+        check_validation(validation, suite)
     pairs = read_jsonl(args.pairs, required=PAIR)
     model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
     ref = load_checkpoint(args.base)[0] if p.reference == "base" else None
