@@ -17,7 +17,7 @@ experiment's dvc.lock.
 
 from __future__ import annotations
 
-import json
+import argparse
 import random
 import sys
 from pathlib import Path
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import cached_outputs, experiment_lock  # noqa: E402
+from pipeline.profiles import heldout_results  # noqa: E402
 
 RESAMPLES = 10_000
 SEED = 0
@@ -33,17 +33,10 @@ SEED = 0
 
 def heldout_outcomes(campaign: str) -> dict[str, dict[str, tuple[str, bool]]]:
     """Round -> held-out item id -> (its group, answered correctly)."""
-    lock = experiment_lock(campaign, ROOT)
-    files = cached_outputs(lock, "evaluate", "eval.jsonl", ROOT, r0_stage="baseline")
-    rounds = {}
-    for name, path in files.items():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-        rounds[name] = {
-            r["id"]: (r.get("label") or "other", bool(r["correct"]))
-            for r in rows
-            if r["set"] == "heldout"
-        }
-    return rounds
+    return {
+        name: {r["id"]: (r.get("label") or "other", bool(r["correct"])) for r in rows}
+        for name, rows in heldout_results(campaign, ROOT).items()
+    }
 
 
 def paired_interval(
@@ -58,7 +51,7 @@ def paired_interval(
 
 def table(campaign: str, last: str | None = None) -> str:
     rounds = heldout_outcomes(campaign)
-    last = last or max(rounds, key=lambda name: int(name[1:]))
+    last = last or list(rounds)[-1]  # rounds come in order
     first, final = rounds["r0"], rounds[last]
     shared = sorted(set(first) & set(final))
     rng = random.Random(SEED)
@@ -80,15 +73,11 @@ def table(campaign: str, last: str | None = None) -> str:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    last = None
-    if "--round" in args:
-        i = args.index("--round")
-        last = args[i + 1]
-        del args[i : i + 2]
-    if not args:
-        sys.exit("usage: python bench/paired_gain.py CAMPAIGN... [--round rK]")
-    print("\n\n".join(table(c, last) for c in args))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("campaigns", nargs="+")
+    parser.add_argument("--round", help="compare r0 with this round (default: the last)")
+    args = parser.parse_args()
+    print("\n\n".join(table(c, args.round) for c in args.campaigns))
 
 
 if __name__ == "__main__":

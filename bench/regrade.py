@@ -13,14 +13,14 @@ rates come from its saved rounds table (reports/campaigns/NAME/rounds.csv).
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import cached_outputs, campaign_rounds, experiment_lock  # noqa: E402
+from pipeline.profiles import campaign_rounds, heldout_results  # noqa: E402
 from stages.suites.grading import grade  # noqa: E402
 
 LABELS = ("harmful", "benign")
@@ -28,13 +28,10 @@ LABELS = ("harmful", "benign")
 
 def heldout_answers(campaign: str) -> dict[str, list[dict]]:
     """Round -> its graded held-out results with a label (the safety part of the set)."""
-    lock = experiment_lock(campaign, ROOT)
-    files = cached_outputs(lock, "evaluate", "eval.jsonl", ROOT, r0_stage="baseline")
-    rounds = {}
-    for name, path in files.items():
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-        rounds[name] = [r for r in rows if r["set"] == "heldout" and r.get("label") in LABELS]
-    return dict(sorted(rounds.items(), key=lambda kv: int(kv[0][1:])))
+    return {
+        name: [r for r in rows if r.get("label") in LABELS]
+        for name, rows in heldout_results(campaign, ROOT).items()
+    }
 
 
 def regraded(row: dict) -> bool:
@@ -66,13 +63,11 @@ def table(campaign: str, show: str | None = None) -> str:
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    show = None
-    if "--show" in args:
-        i = args.index("--show")
-        show = args[i + 1]
-        del args[i : i + 2]
-    print("\n\n".join(table(c, show) for c in args or ["rules-fast"]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("campaigns", nargs="*", default=["rules-fast"])
+    parser.add_argument("--show", help="a round whose answers that changed grade are listed")
+    args = parser.parse_args()
+    print("\n\n".join(table(c, args.show) for c in args.campaigns))
 
 
 if __name__ == "__main__":

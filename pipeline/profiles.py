@@ -170,6 +170,20 @@ def cached_outputs(
     return out
 
 
+def heldout_results(name: str, root: Path = Path(".")) -> dict[str, list[dict]]:
+    """Round -> experiment `name`'s graded held-out answers (baseline's for r0, then each
+    evaluate@rK's eval.jsonl), read from DVC's cache, rounds in order."""
+    from stages.records import read_jsonl
+
+    lock = experiment_lock(name, root)
+    files = cached_outputs(lock, "evaluate", "eval.jsonl", root, r0_stage="baseline")
+    rounds = {
+        round_name: [r for r in read_jsonl(path) if r["set"] == "heldout"]
+        for round_name, path in files.items()
+    }
+    return dict(sorted(rounds.items(), key=lambda kv: int(kv[0][1:])))
+
+
 def campaign_rounds(name: str, root: Path = Path(".")) -> dict[str, dict[str, str]]:
     """Round -> its row of a saved campaign's rounds table (empty if none was saved)."""
     import csv
