@@ -178,6 +178,7 @@ def exp(
     this directory's store even from a temporary copy, so the campaign shows beside the
     others in the MLflow UI.
     """
+    import shlex
     import subprocess
     import sys
 
@@ -201,10 +202,12 @@ def exp(
     code = subprocess.run([str(bin_dir / cmd[0]), *cmd[1:]], env=env).returncode
     if code == 0:
         try:
-            saved = save_campaign(name or profile)
+            ran = ["superalign", "exp", profile, "-n", name or profile]
+            ran += [part for change in set_ for part in ("-S", change)]
+            saved = save_campaign(name or profile, command=shlex.join(ran))
         except SuperalignError as exc:
             _fail(exc)
-        typer.echo(f"campaign summary and rounds table saved in {saved}/ (commit them)")
+        typer.echo(f"campaign summary, rounds table, params and origin saved in {saved}/ (commit them)")
     raise typer.Exit(code)
 
 

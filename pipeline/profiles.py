@@ -93,7 +93,9 @@ def _present(tree: dict, key: str) -> bool:
 
 
 CAMPAIGNS_DIR = Path("reports/campaigns")
-CAMPAIGN_FILES = ("reports/summary.json", "reports/rounds.csv")
+# What a saved campaign keeps from its experiment: the headline figures, every round's
+# row, and the exact params it ran with (a fresh clone has no experiment refs to ask).
+CAMPAIGN_FILES = ("reports/summary.json", "reports/rounds.csv", "params.yaml")
 
 
 def experiment_ref(name: str, root: Path = Path(".")) -> str:
@@ -113,10 +115,11 @@ def experiment_ref(name: str, root: Path = Path(".")) -> str:
     return found[0]
 
 
-def save_campaign(name: str, root: Path = Path(".")) -> Path:
-    """Copy an experiment's summary and rounds table to reports/campaigns/<name>/, files
-    to commit: `superalign status` lists every campaign found there."""
-    from stages.records import atomic_path
+def save_campaign(name: str, root: Path = Path("."), command: str | None = None) -> Path:
+    """Copy an experiment's summary, rounds table and params to reports/campaigns/<name>/,
+    files to commit: `superalign status` lists every campaign found there. campaign.json
+    says where it came from: the commit it ran on and the command that ran it."""
+    from stages.records import atomic_path, write_json
 
     ref = experiment_ref(name, root)
     out = root / CAMPAIGNS_DIR / name
@@ -126,7 +129,19 @@ def save_campaign(name: str, root: Path = Path(".")) -> Path:
             raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
         with atomic_path(out / Path(path).name) as tmp:
             tmp.write_text(text, encoding="utf-8")
+    origin = {"experiment": name, "baseline_commit": _git(root, "rev-parse", f"{ref}^")}
+    origin["command"] = command
+    write_json(out / "campaign.json", origin)
     return out
+
+
+def _git(root: Path, *args: str) -> str:
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SuperalignError(f"git {' '.join(args)}: {done.stderr.strip().splitlines()[-1]}")
+    return done.stdout.strip()
 
 
 def _show(ref: str, path: str, root: Path) -> str | None:

@@ -86,3 +86,42 @@ def test_saved_campaigns_are_listed_by_status(tmp_path, monkeypatch):
     assert result.exit_code == 0
     line = next(x for x in result.output.splitlines() if x.startswith("rules"))
     assert line.split()[1:6] == ["heldout.labels.harmful", "3", "0.250", "0.750", "0.500"]
+
+
+def test_saved_campaign_keeps_its_params_and_origin(tmp_path):
+    """An experiment ref (as `dvc exp run` leaves it) -> reports/campaigns/<name>/ with
+    the files to commit: a fresh clone has no experiment refs to ask later."""
+    import subprocess
+
+    from pipeline.profiles import save_campaign
+    from stages.errors import SuperalignError
+
+    def git(*args):
+        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+        env |= {"GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
+        return subprocess.run(
+            ["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "params.yaml").write_text("train:\n  beta: 0.1\n")
+    git("add", ".")
+    git("commit", "-qm", "baseline")
+    baseline = git("rev-parse", "HEAD")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/summary.json").write_text('{"gain": 0.5}\n')
+    (tmp_path / "reports/rounds.csv").write_text("round,heldout_accuracy\nr0,0.25\n")
+    (tmp_path / "params.yaml").write_text("train:\n  beta: 0.5\n")
+    git("add", ".")
+    git("commit", "-qm", "experiment")
+    git("update-ref", "refs/exps/ab/cdef/beta5", "HEAD")
+    git("reset", "-q", "--hard", baseline)  # the workspace is the baseline again
+
+    command = "superalign exp safety -n beta5 -S train.beta=0.5"
+    out = save_campaign("beta5", tmp_path, command=command)
+    assert (out / "params.yaml").read_text() == "train:\n  beta: 0.5\n"
+    assert (out / "summary.json").read_text() == '{"gain": 0.5}\n'
+    origin = json.loads((out / "campaign.json").read_text())
+    assert origin == {"experiment": "beta5", "baseline_commit": baseline, "command": command}
+    with pytest.raises(SuperalignError, match="no DVC experiment named 'beta6'"):
+        save_campaign("beta6", tmp_path)
