@@ -207,7 +207,9 @@ def exp(
             saved = save_campaign(name or profile, command=shlex.join(ran))
         except SuperalignError as exc:
             _fail(exc)
-        typer.echo(f"campaign summary, rounds table, params and origin saved in {saved}/ (commit them)")
+        typer.echo(
+            f"campaign summary, rounds table, params and origin saved in {saved}/ (commit them)"
+        )
     raise typer.Exit(code)
 
 
