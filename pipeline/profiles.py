@@ -118,7 +118,8 @@ def experiment_ref(name: str, root: Path = Path(".")) -> str:
 def save_campaign(name: str, root: Path = Path("."), command: str | None = None) -> Path:
     """Copy an experiment's summary, rounds table and params to reports/campaigns/<name>/,
     files to commit: `superalign status` lists every campaign found there. campaign.json
-    says where it came from: the commit it ran on and the command that ran it."""
+    says where it came from: the commit it ran on, the command that ran it, and the
+    machine (its round times are that machine's)."""
     from stages.records import atomic_path, write_json
 
     ref = experiment_ref(name, root)
@@ -129,8 +130,10 @@ def save_campaign(name: str, root: Path = Path("."), command: str | None = None)
             raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
         with atomic_path(out / Path(path).name) as tmp:
             tmp.write_text(text, encoding="utf-8")
+    from pipeline.machine import machine
+
     origin = {"experiment": name, "baseline_commit": _git(root, "rev-parse", f"{ref}^")}
-    origin["command"] = command
+    origin |= {"command": command, "machine": machine()}
     write_json(out / "campaign.json", origin)
     return out
 

@@ -122,6 +122,9 @@ def test_saved_campaign_keeps_its_params_and_origin(tmp_path):
     assert (out / "params.yaml").read_text() == "train:\n  beta: 0.5\n"
     assert (out / "summary.json").read_text() == '{"gain": 0.5}\n'
     origin = json.loads((out / "campaign.json").read_text())
+    machine = origin.pop("machine")
     assert origin == {"experiment": "beta5", "baseline_commit": baseline, "command": command}
+    assert machine["device"] in ("cpu", "cuda") and machine["cores"] >= 1
+    assert machine["generation_dtype"] in ("float32", "bfloat16", "float16")
     with pytest.raises(SuperalignError, match="no DVC experiment named 'beta6'"):
         save_campaign("beta6", tmp_path)
