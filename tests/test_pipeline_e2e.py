@@ -217,3 +217,34 @@ def test_safety_mixture_round(tmp_path, tiny_model_dir):
         ]["harmful"]
     )
     assert "heldout_suites_arithmetic_accuracy" in (ws / "reports/rounds.csv").read_text()
+
+
+def test_profile_runs_as_experiment_and_is_saved(tmp_path, tiny_model_dir):
+    """`superalign exp` end to end: a profile plus `-S` becomes a real DVC experiment,
+    and the campaign is saved with the params it ran with and the command that ran it."""
+    import sys
+    from pathlib import Path
+
+    from workspace import run
+
+    ws = make_workspace(tmp_path / "ws", tiny_model_dir)
+    (ws / "profiles").mkdir()
+    (ws / "profiles/quick.yaml").write_text("evaluate:\n  limit: 4\n")
+    run(["git", "add", "-A"], ws)
+    run(["git", "commit", "-qm", "baseline"], ws)
+    baseline = run(["git", "rev-parse", "HEAD"], ws).stdout.strip()
+
+    superalign = str(Path(sys.executable).parent / "superalign")
+    proc = run([superalign, "exp", "quick", "-n", "quick-1", "-S", "attack.seed=3"], ws)
+    assert "saved in reports/campaigns/quick-1/" in proc.stdout
+
+    saved = ws / "reports/campaigns/quick-1"
+    params = yaml.safe_load((saved / "params.yaml").read_text())
+    assert params["evaluate"]["limit"] == 4 and params["attack"]["seed"] == 3
+    assert json.loads((saved / "summary.json").read_text())["rounds"] == 0
+    assert (saved / "rounds.csv").read_text().startswith("round,")
+    origin = json.loads((saved / "campaign.json").read_text())
+    assert origin["baseline_commit"] == baseline
+    assert origin["command"] == "superalign exp quick -n quick-1 -S attack.seed=3"
+    # The workspace is untouched: the experiment ran in DVC's temporary copy.
+    assert yaml.safe_load((ws / "params.yaml").read_text())["evaluate"]["limit"] == 6
