@@ -120,6 +120,7 @@ def save_campaign(name: str, root: Path = Path("."), command: str | None = None)
     files to commit: `superalign status` lists every campaign found there. campaign.json
     says where it came from: the commit it ran on, the command that ran it, and the
     machine (its round times are that machine's)."""
+    from pipeline.machine import machine
     from stages.records import atomic_path, write_json
 
     ref = experiment_ref(name, root)
@@ -130,8 +131,6 @@ def save_campaign(name: str, root: Path = Path("."), command: str | None = None)
             raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
         with atomic_path(out / Path(path).name) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    from pipeline.machine import machine
-
     origin = {"experiment": name, "baseline_commit": _git(root, "rev-parse", f"{ref}^")}
     origin |= {"command": command, "machine": machine()}
     write_json(out / "campaign.json", origin)
