@@ -126,13 +126,17 @@ def status(
 ) -> None:
     """Print a table of evaluated rounds and their metrics (no server needed), then the
     campaigns saved under reports/campaigns/ (`superalign exp` saves each it runs)."""
-    from pipeline.profiles import campaign_rows
+    from pipeline.profiles import campaign_rows, seed_groups
 
     typer.echo(format_table(rounds_table(metrics_dir)))
     campaigns = campaign_rows()
     if campaigns:
         typer.echo("\ncampaigns (reports/campaigns/):")
         typer.echo(format_table(campaigns))
+    groups = seed_groups()
+    if groups:
+        typer.echo("\nseeds of one campaign (NAME-seedN, and NAME as seed 0), r0 -> last round:")
+        typer.echo(format_table(groups))
 
 
 @app.command()
@@ -169,6 +173,9 @@ def exp(
     profile: str = typer.Argument(..., help="a profile in profiles/, e.g. safety"),
     name: str = typer.Option(None, "--name", "-n", help="experiment name (default: the profile)"),
     set_: list[str] = typer.Option([], "--set", "-S", help="one more params change, key=value"),
+    seeds: str = typer.Option(
+        None, help="run once per seed, e.g. 0,1,2,3: experiments NAME-seed0, NAME-seed1, ..."
+    ),
     temp: bool = typer.Option(True, help="run in a temporary copy (the workspace stays as is)"),
     dry: bool = typer.Option(False, "--print", help="print the dvc command, run nothing"),
 ) -> None:
@@ -176,41 +183,61 @@ def exp(
 
     The profile's changes are checked against the params schema first. MLflow logs to
     this directory's store even from a temporary copy, so the campaign shows beside the
-    others in the MLflow UI.
+    others in the MLflow UI. With --seeds the campaign runs once per seed (every seed
+    param but the suite's split), one after another, and `superalign status` sums the
+    seeds up: one campaign is one draw.
     """
+    from pipeline.profiles import overrides, parse_seeds, read_profile, seed_overrides
+
+    name = name or profile
+    try:
+        changes = overrides(read_profile(profile), Path("params.yaml")) + list(set_)
+        runs = [(name, list(set_))]
+        if seeds is not None:
+            runs = [(f"{name}-seed{s}", list(set_) + seed_overrides(s)) for s in parse_seeds(seeds)]
+    except SuperalignError as exc:
+        _fail(exc)
+    for run_name, sets in runs:
+        extra = sets[len(set_) :]  # the seed's own changes
+        code = _run_experiment(profile, run_name, changes + extra, sets, temp, dry)
+        if code != 0:
+            raise typer.Exit(code)
+
+
+def _run_experiment(
+    profile: str, name: str, changes: list[str], sets: list[str], temp: bool, dry: bool
+) -> int:
+    """One `dvc exp run`, then the campaign saved with the `superalign exp` command that
+    reproduces it on its own."""
     import shlex
     import subprocess
     import sys
 
-    from pipeline.profiles import overrides, read_profile, save_campaign
+    from pipeline.profiles import save_campaign
     from stages.tracking import DEFAULT_TRACKING_URI, QUIET_ENV
 
-    try:
-        changes = overrides(read_profile(profile), Path("params.yaml")) + list(set_)
-    except SuperalignError as exc:
-        _fail(exc)
-    cmd = ["dvc", "exp", "run", "-n", name or profile] + (["--temp"] if temp else [])
+    cmd = ["dvc", "exp", "run", "-n", name] + (["--temp"] if temp else [])
     for change in changes:
         cmd += ["-S", change]
     typer.echo(" ".join(cmd))
     if dry:
-        return
+        return 0
     store = f"sqlite:///{Path.cwd() / DEFAULT_TRACKING_URI.removeprefix('sqlite:///')}"
     env = os.environ | QUIET_ENV
     env.setdefault("MLFLOW_TRACKING_URI", store)
     bin_dir = Path(sys.executable).parent
     code = subprocess.run([str(bin_dir / cmd[0]), *cmd[1:]], env=env).returncode
     if code == 0:
+        ran = ["superalign", "exp", profile, "-n", name]
+        ran += [part for change in sets for part in ("-S", change)]
         try:
-            ran = ["superalign", "exp", profile, "-n", name or profile]
-            ran += [part for change in set_ for part in ("-S", change)]
-            saved = save_campaign(name or profile, command=shlex.join(ran))
+            saved = save_campaign(name, command=shlex.join(ran))
         except SuperalignError as exc:
             _fail(exc)
         typer.echo(
             f"campaign summary, rounds table, params and origin saved in {saved}/ (commit them)"
         )
-    raise typer.Exit(code)
+    return code
 
 
 SCHEDULED_WAIT_S = 6 * 3600  # how long a scheduled run waits for the run lock

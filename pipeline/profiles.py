@@ -231,3 +231,80 @@ def campaign_rows(root: Path = Path(".")) -> list[dict]:
             }
         )
     return rows
+
+
+# Every seed of a campaign but the suite's split, which stays fixed so that every seed
+# is scored on the same held-out items.
+SEED_KEYS = ("attack.seed", "sample.seed", "critique.seed", "train.seed")
+
+
+def seed_overrides(seed: int) -> list[str]:
+    return [f"{key}={seed}" for key in SEED_KEYS]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """ "0,1,2,3" or "0-3" -> [0, 1, 2, 3]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            seeds += range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise SuperalignError(
+            f"--seeds: expected numbers like 0,1,2 or 0-3, got {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise SuperalignError(f"--seeds: expected distinct seeds >= 0, got {text!r}")
+    return seeds
+
+
+def seed_groups(root: Path = Path(".")) -> list[dict]:
+    """One row per campaign run on several seeds (saved as NAME-seedN; NAME itself counts
+    as seed 0 when it is saved too): how many, the headline gain's mean, min and max, and
+    the mean change from r0 to the last round of each held-out group (`heldout_labels_*`,
+    `heldout_suites_*_accuracy`): for safety, harmful, benign and the mixed-in suites."""
+    import re
+    import statistics
+
+    saved = {row["campaign"]: row for row in campaign_rows(root)}
+    members: dict[str, list[str]] = {}
+    for name in saved:
+        match = re.fullmatch(r"(.+)-seed\d+", name)
+        if match:
+            members.setdefault(match.group(1), []).append(name)
+    rows = []
+    for group, names in sorted(members.items()):
+        names = ([group] if group in saved else []) + names
+        if len(names) < 2:
+            continue
+        gains = [saved[n]["gain"] for n in names if saved[n]["gain"] is not None]
+        row = {"group": group, "seeds": len(names)}
+        row |= {
+            "gain_mean": statistics.fmean(gains) if gains else None,
+            "gain_min": min(gains, default=None),
+            "gain_max": max(gains, default=None),
+        }
+        changes: dict[str, list[float]] = {}
+        for name in names:
+            for column, change in _heldout_changes(campaign_rounds(name, root)).items():
+                changes.setdefault(column, []).append(change)
+        row |= {col: statistics.fmean(v) for col, v in changes.items() if len(v) == len(names)}
+        rows.append(row)
+    return rows
+
+
+def _heldout_changes(rounds: dict[str, dict[str, str]]) -> dict[str, float]:
+    """Held-out group -> its change from r0 to the last round of a saved rounds table."""
+    import re
+
+    if "r0" not in rounds or len(rounds) < 2:
+        return {}
+    first = rounds["r0"]
+    last = rounds[max(rounds, key=lambda r: int(r[1:]))]
+    out = {}
+    for column in first:
+        match = re.fullmatch(r"heldout_labels_(\w+)|heldout_suites_(\w+?)_accuracy", column)
+        if match and first[column] and last.get(column):
+            name = match.group(1) or match.group(2)
+            out[name] = float(last[column]) - float(first[column])
+    return out

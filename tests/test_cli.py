@@ -128,3 +128,56 @@ def test_saved_campaign_keeps_its_params_and_origin(tmp_path):
     assert machine["generation_dtype"] in ("float32", "bfloat16", "float16")
     with pytest.raises(SuperalignError, match="no DVC experiment named 'beta6'"):
         save_campaign("beta6", tmp_path)
+
+
+def test_seeds_run_one_experiment_each(monkeypatch):
+    from conftest import REPO
+
+    from pipeline.profiles import parse_seeds
+    from stages.errors import SuperalignError
+
+    assert parse_seeds("0,1,2,3") == parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("1, 3-4") == [1, 3, 4]
+    for bad in ("a", "1,1", "2-1", "-1"):
+        with pytest.raises(SuperalignError, match="--seeds: expected"):
+            parse_seeds(bad)
+
+    monkeypatch.chdir(REPO)
+    result = runner.invoke(
+        app, ["exp", "safety", "-n", "s", "-S", "train.beta=0.5"] + ["--seeds", "0,2", "--print"]
+    )
+    assert result.exit_code == 0, result.output
+    commands = [line for line in result.output.splitlines() if line.startswith("dvc exp run")]
+    assert [c.split()[4] for c in commands] == ["s-seed0", "s-seed2"]
+    for command, seed in zip(commands, (0, 2)):
+        for key in ("attack.seed", "sample.seed", "critique.seed", "train.seed"):
+            assert f"-S {key}={seed}" in command
+        assert "-S train.beta=0.5" in command and "suite.split_seed" not in command
+    bad = runner.invoke(app, ["exp", "safety", "--seeds", "x", "--print"])
+    assert bad.exit_code == 2 and "--seeds: expected" in bad.output
+
+
+def test_status_sums_up_the_seeds_of_a_campaign(tmp_path, monkeypatch):
+    """NAME and NAME-seedN are one campaign on several seeds: the mean of each held-out
+    group's change, and the spread of the headline gain."""
+    header = "round,heldout_accuracy,heldout_labels_benign,heldout_labels_harmful,heldout_suites_arithmetic_accuracy\n"
+    runs = {"rules": (0.4, -0.025, 0.35), "rules-seed1": (0.5, -0.1, 0.45), "other": (0.1, 0, 0.1)}
+    for name, (gain, benign, arith) in runs.items():
+        folder = tmp_path / "reports/campaigns" / name
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({"gain": gain, "rounds": 1}))
+        r1 = f"r1,0.5,{1 + benign},{0.25 + gain},{0.25 + arith}\n"
+        (folder / "rounds.csv").write_text(header + "r0,0.5,1.0,0.25,0.25\n" + r1)
+    monkeypatch.chdir(tmp_path)
+    from pipeline.profiles import seed_groups
+
+    (row,) = seed_groups()
+    assert row["group"] == "rules" and row["seeds"] == 2
+    assert row["gain_mean"] == pytest.approx(0.45)
+    assert (row["gain_min"], row["gain_max"]) == (0.4, 0.5)
+    assert row["benign"] == pytest.approx(-0.0625) and row["harmful"] == pytest.approx(0.45)
+    assert row["arithmetic"] == pytest.approx(0.4)
+    result = runner.invoke(app, ["status", "--metrics-dir", str(tmp_path)])
+    seeds_table = result.output.split("seeds of one campaign")[1].splitlines()
+    line = next(x for x in seeds_table if x.startswith("rules "))
+    assert line.split()[:5] == ["rules", "2", "0.450", "0.400", "0.500"]
