@@ -192,14 +192,14 @@ def exp(
     name = name or profile
     try:
         changes = overrides(read_profile(profile), Path("params.yaml")) + list(set_)
-        runs = [(name, list(set_))]
+        runs = [(name, [])]  # (experiment, its seed changes)
         if seeds is not None:
-            runs = [(f"{name}-seed{s}", list(set_) + seed_overrides(s)) for s in parse_seeds(seeds)]
+            runs = [(f"{name}-seed{s}", seed_overrides(s)) for s in parse_seeds(seeds)]
     except SuperalignError as exc:
         _fail(exc)
-    for run_name, sets in runs:
-        extra = sets[len(set_) :]  # the seed's own changes
-        code = _run_experiment(profile, run_name, changes + extra, sets, temp, dry)
+    for run_name, seed_sets in runs:
+        sets = list(set_) + seed_sets
+        code = _run_experiment(profile, run_name, changes + seed_sets, sets, temp, dry)
         if code != 0:
             raise typer.Exit(code)
 
