@@ -187,14 +187,20 @@ def exp(
     param but the suite's split), one after another, and `superalign status` sums the
     seeds up: one campaign is one draw.
     """
-    from pipeline.profiles import overrides, parse_seeds, read_profile, seed_overrides
+    from pipeline.profiles import (
+        overrides,
+        parse_seeds,
+        read_profile,
+        seed_overrides,
+        seed_run_name,
+    )
 
     name = name or profile
     try:
         changes = overrides(read_profile(profile), Path("params.yaml")) + list(set_)
         runs = [(name, [])]  # (experiment, its seed changes)
         if seeds is not None:
-            runs = [(f"{name}-seed{s}", seed_overrides(s)) for s in parse_seeds(seeds)]
+            runs = [(seed_run_name(name, s), seed_overrides(s)) for s in parse_seeds(seeds)]
     except SuperalignError as exc:
         _fail(exc)
     for run_name, seed_sets in runs:

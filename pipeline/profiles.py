@@ -10,6 +10,7 @@ and `dvc exp apply` brings it into the workspace.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +101,9 @@ CAMPAIGN_FILES = ("reports/summary.json", "reports/rounds.csv", "params.yaml")
 
 def experiment_ref(name: str, root: Path = Path(".")) -> str:
     """The git ref DVC keeps experiment `name` under (the newest, if several)."""
-    import subprocess
-
-    refs = subprocess.run(
-        ["git", "for-each-ref", "--sort=-creatordate", "--format=%(refname)", "refs/exps"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    refs = _git(
+        root, "for-each-ref", "--sort=-creatordate", "--format=%(refname)", "refs/exps"
+    ).split()
     found = [r for r in refs if r.rsplit("/", 1)[-1] == name]
     if not found:
         raise SuperalignError(f"no DVC experiment named '{name}' (dvc exp list shows them)")
@@ -131,29 +126,28 @@ def save_campaign(name: str, root: Path = Path("."), command: str | None = None)
             raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
         with atomic_path(out / Path(path).name) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    origin = {"experiment": name, "baseline_commit": _git(root, "rev-parse", f"{ref}^")}
+    baseline = _git(root, "rev-parse", f"{ref}^").strip()
+    origin = {"experiment": name, "baseline_commit": baseline}
     origin |= {"command": command, "machine": machine()}
     write_json(out / "campaign.json", origin)
     return out
 
 
-def _git(root: Path, *args: str) -> str:
+def _git(root: Path, *args: str, check: bool = True) -> str | None:
+    """git's output, run in `root`; if git fails, a one-line error (None unless `check`)."""
     import subprocess
 
     done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SuperalignError(f"git {' '.join(args)}: {done.stderr.strip().splitlines()[-1]}")
-    return done.stdout.strip()
+    if done.returncode == 0:
+        return done.stdout
+    if not check:
+        return None
+    raise SuperalignError(f"git {' '.join(args)}: {done.stderr.strip().splitlines()[-1]}")
 
 
 def _show(ref: str, path: str, root: Path) -> str | None:
     """A file as commit `ref` holds it, or None."""
-    import subprocess
-
-    shown = subprocess.run(
-        ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True
-    )
-    return shown.stdout if shown.returncode == 0 else None
+    return _git(root, "show", f"{ref}:{path}", check=False)
 
 
 def experiment_lock(name: str, root: Path = Path(".")) -> dict:
@@ -236,6 +230,13 @@ def campaign_rows(root: Path = Path(".")) -> list[dict]:
 # Every seed of a campaign but the suite's split, which stays fixed so that every seed
 # is scored on the same held-out items.
 SEED_KEYS = ("attack.seed", "sample.seed", "critique.seed", "train.seed")
+SEED_RUN = re.compile(r"(.+)-seed\d+")  # NAME-seedN, as `superalign exp --seeds` names them
+# the rounds table's columns holding a held-out group's rate: the group is what they name
+HELDOUT_GROUP = re.compile(r"heldout_labels_(\w+)|heldout_suites_(\w+?)_accuracy")
+
+
+def seed_run_name(name: str, seed: int) -> str:
+    return f"{name}-seed{seed}"  # what SEED_RUN matches
 
 
 def seed_overrides(seed: int) -> list[str]:
@@ -263,13 +264,12 @@ def seed_groups(root: Path = Path(".")) -> list[dict]:
     as seed 0 when it is saved too): how many, the headline gain's mean, min and max, and
     the mean change from r0 to the last round of each held-out group (`heldout_labels_*`,
     `heldout_suites_*_accuracy`): for safety, harmful, benign and the mixed-in suites."""
-    import re
     import statistics
 
     saved = {row["campaign"]: row for row in campaign_rows(root)}
     members: dict[str, list[str]] = {}
     for name in saved:
-        match = re.fullmatch(r"(.+)-seed\d+", name)
+        match = SEED_RUN.fullmatch(name)
         if match:
             members.setdefault(match.group(1), []).append(name)
     rows = []
@@ -295,15 +295,13 @@ def seed_groups(root: Path = Path(".")) -> list[dict]:
 
 def _heldout_changes(rounds: dict[str, dict[str, str]]) -> dict[str, float]:
     """Held-out group -> its change from r0 to the last round of a saved rounds table."""
-    import re
-
     if "r0" not in rounds or len(rounds) < 2:
         return {}
     first = rounds["r0"]
     last = rounds[max(rounds, key=lambda r: int(r[1:]))]
     out = {}
     for column in first:
-        match = re.fullmatch(r"heldout_labels_(\w+)|heldout_suites_(\w+?)_accuracy", column)
+        match = HELDOUT_GROUP.fullmatch(column)
         if match and first[column] and last.get(column):
             name = match.group(1) or match.group(2)
             out[name] = float(last[column]) - float(first[column])

@@ -91,17 +91,13 @@ def test_saved_campaigns_are_listed_by_status(tmp_path, monkeypatch):
 def test_saved_campaign_keeps_its_params_and_origin(tmp_path):
     """An experiment ref (as `dvc exp run` leaves it) -> reports/campaigns/<name>/ with
     the files to commit: a fresh clone has no experiment refs to ask later."""
-    import subprocess
+    from workspace import run
 
     from pipeline.profiles import save_campaign
     from stages.errors import SuperalignError
 
     def git(*args):
-        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
-        env |= {"GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
-        return subprocess.run(
-            ["git", *args], cwd=tmp_path, env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
+        return run(["git", *args], tmp_path).stdout.strip()
 
     git("init", "-q")
     (tmp_path / "params.yaml").write_text("train:\n  beta: 0.1\n")
