@@ -128,9 +128,9 @@ def test_continuation_logprobs_match_one_unpadded_forward_per_item(tiny_engine):
             assert logprob == 0.0
             continue
         with torch.no_grad():
-            logits = engine.model(torch.tensor([a + b])).logits[0].float()
+            logits = engine.model(torch.tensor([a + b], device=engine.device)).logits[0].float()
         expected = torch.log_softmax(logits[len(a) - 1 : -1], -1).gather(
-            -1, torch.tensor(b)[:, None]
+            -1, torch.tensor(b, device=engine.device)[:, None]
         )
         assert abs(logprob - expected.sum().item()) < 1e-3
 

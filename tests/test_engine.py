@@ -43,15 +43,19 @@ def test_k_samples_share_one_prefill_without_changing_them(tiny_model_dir):
     eng = engine(tiny_model_dir, batch_size=8)
     params = SamplingParams(num_samples=3, temperature=1.0, max_new_tokens=8)
     ids = [eng.tokenizer(eng.render(c), add_special_tokens=False)["input_ids"] for c in convs()]
-    batch = eng.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+    batch = eng.tokenizer.pad({"input_ids": ids}, return_tensors="pt").to(eng.device)
     shared = eng._decode(
-        batch["input_ids"], batch["attention_mask"], params, torch.Generator().manual_seed(1), 3
+        batch["input_ids"],
+        batch["attention_mask"],
+        params,
+        torch.Generator(eng.device).manual_seed(1),
+        3,
     )
     repeated = eng._decode(
         batch["input_ids"].repeat_interleave(3, dim=0),
         batch["attention_mask"].repeat_interleave(3, dim=0),
         params,
-        torch.Generator().manual_seed(1),
+        torch.Generator(eng.device).manual_seed(1),
     )
     assert shared == repeated
     assert len(shared) == 3 * len(PROMPTS)

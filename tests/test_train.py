@@ -30,9 +30,10 @@ def pairs(n=8):
 
 
 def logits(model, tokenizer):
-    ids = tokenizer("What is 3 + 1? 4", return_tensors="pt").input_ids
+    # on the model's device: `train` leaves the model where the trainer put it (CUDA on a GPU)
+    ids = tokenizer("What is 3 + 1? 4", return_tensors="pt").input_ids.to(model.device)
     with torch.no_grad():
-        return model.eval()(ids).logits
+        return model.eval()(ids).logits.float().cpu()
 
 
 def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path):
@@ -65,7 +66,7 @@ def test_adapter_chain_reproduces_the_trained_policies(tiny_model_dir, tmp_path)
         # PEFT's set of target modules is written sorted: the same training, the same bytes
         targets = json.loads((models / name / "adapter_config.json").read_text())["target_modules"]
         assert targets == sorted(targets)
-        assert metrics["attention"] == "eager"  # auto, on CPU
+        assert metrics["attention"] == ("sdpa" if torch.cuda.is_available() else "eager")
         assert model.config._attn_implementation == "sdpa"  # as the caller gave it
     trained_on = read_jsonl(data / "r2.jsonl")
     assert [p["round"] for p in trained_on] == ["r2"] * 8 + ["r1"] * 8
