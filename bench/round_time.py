@@ -77,7 +77,10 @@ def main() -> None:
     campaign = (
         sys.argv[1] if len(sys.argv) > 1 else load_params(ROOT / "params.yaml")["tracking"].campaign
     )
-    table = stage_seconds(campaign)
+    print_table(campaign, stage_seconds(campaign))
+
+
+def print_table(campaign: str, table: dict[str, dict[str, tuple[float, float | None]]]) -> None:
     if not table:
         raise SystemExit(f"no finished stage runs for campaign '{campaign}'")
     stages = [s for s in STAGES if any(s in row for row in table.values())]
