@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.machine import machine  # noqa: E402
 from stages.engine import Engine, EngineParams, SamplingParams, default_device  # noqa: E402
 from stages.models import LearnerParams, load_base, load_checkpoint  # noqa: E402
 from stages.policy import load_policy  # noqa: E402
@@ -111,9 +112,10 @@ def main() -> None:
         [conversation(p) for p in prompts], SamplingParams(max_new_tokens=args.max_new_tokens)
     )
 
+    facts = machine()  # the GPU's name, or the CPU's: what the figures were measured on
     result = {
         "prompts": len(prompts),
-        "device": torch.cuda.get_device_name(0) if engine.device.type == "cuda" else "cpu",
+        "device": facts.get("gpu", facts["cpu"]),
         "threads": torch.get_num_threads(),
         "random_weights": args.random_weights,
         "naive_prompts": len(naive_prompts),

@@ -45,10 +45,11 @@ def main() -> None:
         started = time.perf_counter()
         # stage output streams through, so a run stopped by a time limit still says how far
         # it got
-        rc = subprocess.call([sys.executable, "-m", "dvc", "repro"], cwd=ws, env=env(ws))
+        ws_env = env(ws)
+        rc = subprocess.call([sys.executable, "-m", "dvc", "repro"], cwd=ws, env=ws_env)
         seconds = time.perf_counter() - started
         print(f"dvc repro: exit {rc}, {seconds:.1f} s for {args.rounds} round(s) and r0")
-        os.environ["MLFLOW_TRACKING_URI"] = env(ws)["MLFLOW_TRACKING_URI"]
+        os.environ["MLFLOW_TRACKING_URI"] = ws_env["MLFLOW_TRACKING_URI"]
         campaign = campaign_name(load_params(ws / "params.yaml")["tracking"].campaign)
         print_table(campaign, stage_seconds(campaign))
     raise SystemExit(rc)
