@@ -9,12 +9,19 @@ second, so what is left is what every round of a real campaign pays on this mach
 besides the model's work: process starts, imports, CUDA set-up on a GPU, model loading,
 DVC's and MLflow's bookkeeping. `engine.dtype` is `auto`, as in a user's run, so on a GPU
 this is also one round of the real stage code on CUDA (bench/gpu_check.sh).
+
+With --model the same runs a real campaign instead, with the project's params (and a
+profile's, with --profile) and no tiny shrinking, then prints its rounds table:
+
+    python bench/tiny_round.py --model embedded:smollm2-135m-instruct --profile safety \
+        --rounds 3 --time-limit 400   # stops dvc repro there; the table shows how far it got
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,31 +35,82 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 def main() -> None:
     from round_time import print_table, stage_seconds
     from tiny_model import build_tiny_model
-    from workspace import env, make_workspace
+    from workspace import copy_project, env, make_workspace, merge, repo_params
 
+    from pipeline.profiles import read_profile
     from stages.params import load_params
     from stages.tracking import campaign_name
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--dir", type=Path, help="workspace parent, kept (default: temporary)")
+    parser.add_argument("--model", help="a learner.model value: a real campaign, not the tiny one")
+    parser.add_argument("--profile", help="with --model: a profile in profiles/, e.g. safety")
+    parser.add_argument("--time-limit", type=float, help="seconds, then dvc repro is stopped")
     args = parser.parse_args()
+    if args.profile and not args.model:
+        parser.error("--profile needs --model (the tiny campaign has its own params)")
 
     with tempfile.TemporaryDirectory() as scratch:
         parent = args.dir or Path(scratch)
-        model = build_tiny_model(parent / "model")
-        ws = make_workspace(parent / "ws", model, {"engine": {"dtype": "auto"}}, args.rounds)
-        started = time.perf_counter()
-        # stage output streams through, so a run stopped by a time limit still says how far
-        # it got
+        ws = parent / "ws"
+        if args.model:
+            profile = read_profile(args.profile, ROOT) if args.profile else {}
+            rounds = {f"r{k}": {"prev": f"r{k - 1}"} for k in range(1, args.rounds + 1)}
+            changes = {"learner": {"model": args.model}, "rounds": rounds}
+            changes["tracking"] = {"campaign": args.profile or "main"}
+            copy_project(ws, merge(merge(repo_params(), profile), changes))
+        else:
+            overrides = {"engine": {"dtype": "auto"}}
+            make_workspace(ws, build_tiny_model(parent / "model"), overrides, args.rounds)
         ws_env = env(ws)
-        rc = subprocess.call([sys.executable, "-m", "dvc", "repro"], cwd=ws, env=ws_env)
+        started = time.perf_counter()
+        rc = repro(ws, ws_env, args.time_limit)
         seconds = time.perf_counter() - started
         print(f"dvc repro: exit {rc}, {seconds:.1f} s for {args.rounds} round(s) and r0")
         os.environ["MLFLOW_TRACKING_URI"] = ws_env["MLFLOW_TRACKING_URI"]
         campaign = campaign_name(load_params(ws / "params.yaml")["tracking"].campaign)
         print_table(campaign, stage_seconds(campaign))
+        if args.model:
+            print_heldout(ws / "metrics")
     raise SystemExit(rc)
+
+
+def print_heldout(metrics_dir: Path) -> None:
+    """Each evaluated round's held-out figures (every group of a mixture) and pairs."""
+    from stages.report import rounds_table
+
+    evaluated = sorted(int(p.stem[1:]) for p in metrics_dir.glob("r*.json") if p.stem[1:].isdigit())
+    for row in rounds_table(metrics_dir, [f"r{n}" for n in evaluated]):
+        shown = {k: v for k, v in row.items() if k.startswith("heldout") or k == "pairs"}
+        print(
+            row["round"],
+            " ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in shown.items()
+                if v is not None
+            ),
+        )
+
+
+def repro(ws: Path, ws_env: dict, time_limit: float | None) -> int:
+    """`dvc repro` in the workspace; past the time limit its whole process group is
+    stopped (a stage's own process too), exit 124 as `timeout` says it. Stage output
+    streams through, so a stopped run still shows how far it got."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"], cwd=ws, env=ws_env, start_new_session=True
+    )
+    try:
+        return proc.wait(timeout=time_limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        print(f"dvc repro: stopped at the {time_limit:.0f} s time limit")
+        return 124
 
 
 if __name__ == "__main__":

@@ -49,18 +49,23 @@ def merge(base: dict, overrides: dict) -> dict:
 def make_workspace(
     dest: Path, model_dir: Path, overrides: dict | None = None, rounds: int = 0
 ) -> Path:
+    params = merge(repo_params(), tiny_profile(model_dir, rounds))
+    return copy_project(dest, merge(params, overrides or {}))
+
+
+def repo_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def copy_project(dest: Path, params: dict) -> Path:
+    """The project's code, DAG and data in `dest` with these params, git and DVC set up."""
     dest.mkdir(parents=True)
     for name in COPIED:
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(
-                src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "rounds")
-            )
+            shutil.copytree(src, dest / name, ignore=SKIPPED)
         else:
             shutil.copy2(src, dest / name)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params = merge(params, tiny_profile(model_dir, rounds))
-    params = merge(params, overrides or {})
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], dest)
     run([sys.executable, "-m", "dvc", "init", "-q"], dest)
