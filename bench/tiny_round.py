@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 def main() -> None:
     from round_time import print_table, stage_seconds
     from tiny_model import build_tiny_model
-    from workspace import copy_project, env, make_workspace, merge, repo_params
+    from workspace import copy_project, env, make_workspace, merge, repo_params, round_chain
 
     from pipeline.profiles import read_profile
     from stages.params import load_params
@@ -56,8 +56,7 @@ def main() -> None:
         ws = parent / "ws"
         if args.model:
             profile = read_profile(args.profile, ROOT) if args.profile else {}
-            rounds = {f"r{k}": {"prev": f"r{k - 1}"} for k in range(1, args.rounds + 1)}
-            changes = {"learner": {"model": args.model}, "rounds": rounds}
+            changes = {"learner": {"model": args.model}, "rounds": round_chain(args.rounds)}
             changes["tracking"] = {"campaign": args.profile or "main"}
             copy_project(ws, merge(merge(repo_params(), profile), changes))
         else:

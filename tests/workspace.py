@@ -30,9 +30,14 @@ def tiny_profile(model_dir: Path, rounds: int = 0) -> dict:
         "build_prefs": {"max_new_tokens": 6},
         "train": {"batch_size": 4, "lora_r": 4, "lora_alpha": 8, "max_length": 96},
         "evaluate": {"limit": 6, "max_new_tokens": 6},
-        "rounds": {f"r{k}": {"prev": f"r{k - 1}"} for k in range(1, rounds + 1)},
+        "rounds": round_chain(rounds),
     }
     return profile
+
+
+def round_chain(rounds: int) -> dict:
+    """params.yaml's `rounds`: r1 .. rN, each naming its predecessor."""
+    return {f"r{k}": {"prev": f"r{k - 1}"} for k in range(1, rounds + 1)}
 
 
 def merge(base: dict, overrides: dict) -> dict:
