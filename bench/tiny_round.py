@@ -77,10 +77,10 @@ def main() -> None:
 
 def print_heldout(metrics_dir: Path) -> None:
     """Each evaluated round's held-out figures (every group of a mixture) and pairs."""
+    from pipeline.rounds import evaluated_rounds
     from stages.report import rounds_table
 
-    evaluated = sorted(int(p.stem[1:]) for p in metrics_dir.glob("r*.json") if p.stem[1:].isdigit())
-    for row in rounds_table(metrics_dir, [f"r{n}" for n in evaluated]):
+    for row in rounds_table(metrics_dir, evaluated_rounds(metrics_dir)):
         shown = {k: v for k, v in row.items() if k.startswith("heldout") or k == "pairs"}
         print(
             row["round"],

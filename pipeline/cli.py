@@ -91,10 +91,10 @@ STATUS_COLUMNS = {
 
 def rounds_table(metrics_dir: Path) -> list[dict]:
     """One row per evaluated round (metrics/rK.json present), in round order."""
+    from pipeline.rounds import evaluated_rounds
     from stages.report import rounds_table as report_table
 
-    numbers = sorted(int(p.stem[1:]) for p in metrics_dir.glob("r*.json") if p.stem[1:].isdigit())
-    rows = report_table(metrics_dir, [f"r{n}" for n in numbers])
+    rows = report_table(metrics_dir, evaluated_rounds(metrics_dir))
     return [{"round": r["round"]} | {k: r[c] for k, c in STATUS_COLUMNS.items()} for r in rows]
 
 
@@ -110,11 +110,15 @@ def format_table(rows: list[dict]) -> str:
 
     cells = [[cell(row.get(h)) for h in headers] for row in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    # names (the first column, and any column of text) align left, figures right
+    left = [
+        i == 0 or any(isinstance(row.get(h), str) for row in rows) for i, h in enumerate(headers)
+    ]
 
-    def line(texts):  # the first column names the row (left); figures align right
+    def line(texts):
         return "  ".join(
-            [texts[0].ljust(widths[0])] + [t.rjust(w) for t, w in zip(texts[1:], widths[1:])]
-        )
+            t.ljust(w) if is_left else t.rjust(w) for t, w, is_left in zip(texts, widths, left)
+        ).rstrip()
 
     lines = [line(headers)] + [line(row) for row in cells]
     return "\n".join(lines)
@@ -137,6 +141,27 @@ def status(
     if groups:
         typer.echo("\nseeds of one campaign (NAME-seedN, and NAME as seed 0), r0 -> last round:")
         typer.echo(format_table(groups))
+
+
+@app.command()
+def buckets(
+    name: str = typer.Argument(
+        None, help="a saved campaign or DVC experiment (default: this workspace's rounds)"
+    ),
+    metrics_dir: Path = typer.Option(Path("metrics"), help="where metrics/rK.json live"),
+) -> None:
+    """Held-out rate per bucket (risk area, benign category, difficulty) each round, and
+    its change from the first round to the last: where a campaign gains and where it
+    gives way, which the whole-set rates hide."""
+    from pipeline.buckets import bucket_rows, campaign_buckets, with_change, workspace_metrics
+
+    try:
+        rows = campaign_buckets(name) if name else bucket_rows(workspace_metrics(metrics_dir))
+    except SuperalignError as exc:
+        _fail(exc)
+    if all(row["suite"] is None for row in rows):  # one suite: the column says nothing
+        rows = [{k: v for k, v in row.items() if k != "suite"} for row in rows]
+    typer.echo(format_table(with_change(rows)))
 
 
 @app.command()

@@ -44,3 +44,9 @@ def add_rounds(params_path: str | Path, count: int) -> list[str]:
     rounds = load_params(params_path)["rounds"]
     last = max((int(name[1:]) for name in rounds), default=0)
     return extend_rounds(params_path, last + count)
+
+
+def evaluated_rounds(metrics_dir: Path) -> list[str]:
+    """The rounds with a metrics/rK.json in `metrics_dir`, in round order (r0 first)."""
+    numbers = (p.stem[1:] for p in metrics_dir.glob("r*.json"))
+    return [f"r{k}" for k in sorted(int(n) for n in numbers if n.isdigit())]

@@ -108,6 +108,10 @@ def test_saved_campaign_keeps_its_params_and_origin(tmp_path):
     (tmp_path / "reports/summary.json").write_text('{"gain": 0.5}\n')
     (tmp_path / "reports/rounds.csv").write_text("round,heldout_accuracy\nr0,0.25\n")
     (tmp_path / "params.yaml").write_text("train:\n  beta: 0.5\n")
+    (tmp_path / "metrics").mkdir()
+    for k, rate in enumerate([0.25, 0.75]):
+        metrics = {"heldout": {"buckets": {"dna_malicious_uses": rate}}}
+        (tmp_path / f"metrics/r{k}.json").write_text(json.dumps(metrics))
     git("add", ".")
     git("commit", "-qm", "experiment")
     git("update-ref", "refs/exps/ab/cdef/beta5", "HEAD")
@@ -117,6 +121,9 @@ def test_saved_campaign_keeps_its_params_and_origin(tmp_path):
     out = save_campaign("beta5", tmp_path, command=command)
     assert (out / "params.yaml").read_text() == "train:\n  beta: 0.5\n"
     assert (out / "summary.json").read_text() == '{"gain": 0.5}\n'
+    assert (
+        out / "buckets.csv"
+    ).read_text() == "suite,bucket,r0,r1\n,dna_malicious_uses,0.25,0.75\n"
     origin = json.loads((out / "campaign.json").read_text())
     machine = origin.pop("machine")
     assert origin == {"experiment": "beta5", "baseline_commit": baseline, "command": command}
