@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from pipeline.profiles import CAMPAIGNS_DIR, _git, _show, experiment_ref
-from pipeline.rounds import evaluated_rounds
+from pipeline.rounds import evaluated_rounds, round_order
 from stages.errors import SuperalignError
 
 BUCKETS_FILE = "buckets.csv"  # in a saved campaign's folder, beside rounds.csv
@@ -54,14 +54,14 @@ def workspace_metrics(metrics_dir: Path) -> dict[str, dict]:
 
 def experiment_metrics(name: str, root: Path = Path(".")) -> dict[str, dict]:
     """Round -> metrics/rK.json as DVC experiment `name` left them (its git ref)."""
-    ref = experiment_ref(name, root)
+    return ref_metrics(experiment_ref(name, root), root)
+
+
+def ref_metrics(ref: str, root: Path = Path(".")) -> dict[str, dict]:
+    """Round -> metrics/rK.json as git ref `ref` holds them (none: no metrics/ there)."""
     listed = (_git(root, "ls-tree", "--name-only", f"{ref}:metrics", check=False) or "").split()
-    rounds = sorted(
-        int(f[1:-5])
-        for f in listed
-        if f.startswith("r") and f.endswith(".json") and f[1:-5].isdigit()
-    )
-    return {f"r{k}": json.loads(_show(ref, f"metrics/r{k}.json", root)) for k in rounds}
+    rounds = round_order(name for name in listed if name.endswith(".json"))
+    return {r: json.loads(_show(ref, f"metrics/{r}.json", root)) for r in rounds}
 
 
 def write_buckets(rows: list[dict], path: Path) -> None:

@@ -112,9 +112,11 @@ def experiment_ref(name: str, root: Path = Path(".")) -> str:
 
 def save_campaign(name: str, root: Path = Path("."), command: str | None = None) -> Path:
     """Copy an experiment's summary, rounds table and params to reports/campaigns/<name>/,
-    with its held-out rate per bucket each round (buckets.csv), files to commit: `superalign status` lists every campaign found there. campaign.json
-    says where it came from: the commit it ran on, the command that ran it, and the
-    machine (its round times are that machine's)."""
+    with its held-out rate per bucket each round (buckets.csv), files to commit:
+    `superalign status` lists every campaign found there. campaign.json says where it
+    came from: the commit it ran on, the command that ran it, and the machine (its round
+    times are that machine's)."""
+    from pipeline.buckets import BUCKETS_FILE, bucket_rows, ref_metrics, write_buckets
     from pipeline.machine import machine
     from stages.records import atomic_path, write_json
 
@@ -126,9 +128,7 @@ def save_campaign(name: str, root: Path = Path("."), command: str | None = None)
             raise SuperalignError(f"experiment '{name}' has no {path} (did its report run?)")
         with atomic_path(out / Path(path).name) as tmp:
             tmp.write_text(text, encoding="utf-8")
-    from pipeline.buckets import BUCKETS_FILE, bucket_rows, experiment_metrics, write_buckets
-
-    buckets = bucket_rows(experiment_metrics(name, root))
+    buckets = bucket_rows(ref_metrics(ref, root))
     if buckets:
         write_buckets(buckets, out / BUCKETS_FILE)
     baseline = _git(root, "rev-parse", f"{ref}^").strip()

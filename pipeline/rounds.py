@@ -48,5 +48,10 @@ def add_rounds(params_path: str | Path, count: int) -> list[str]:
 
 def evaluated_rounds(metrics_dir: Path) -> list[str]:
     """The rounds with a metrics/rK.json in `metrics_dir`, in round order (r0 first)."""
-    numbers = (p.stem[1:] for p in metrics_dir.glob("r*.json"))
+    return round_order(p.name for p in metrics_dir.glob("r*.json"))
+
+
+def round_order(file_names) -> list[str]:
+    """File names like rK.json -> their rounds in round order (other names ignored)."""
+    numbers = (name.removesuffix(".json")[1:] for name in file_names if name.startswith("r"))
     return [f"r{k}" for k in sorted(int(n) for n in numbers if n.isdigit())]
