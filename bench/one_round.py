@@ -9,6 +9,9 @@ any with `-S key=value`, value as JSON), merges it, and scores the held-out set 
         --replay data/rounds/r2/pairs.jsonl          # with the round before replayed
     python bench/one_round.py --policy r2 --pairs data/rounds/r3/pairs.jsonl \\
         -S learning_rate=3e-4
+    python bench/one_round.py --policy r0 --pairs pairs.jsonl \\
+        --params CAMPAIGN/params.yaml --heldout CAMPAIGN/heldout.jsonl   # another campaign's
+        # settings and held-out set (a profile's suite): per-suite, per-label rates too
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ def main() -> None:
     parser.add_argument("--policy", required=True, help="the round trained from, e.g. r2")
     parser.add_argument("--pairs", required=True, help="the round's own pairs")
     parser.add_argument("--replay", help="pairs replayed beside them")
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"), help="params file")
+    parser.add_argument(
+        "--heldout", default=str(ROOT / "data/suite/heldout.jsonl"), help="held-out set"
+    )
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=JSON")
     args = parser.parse_args()
-    params = load_params(ROOT / "params.yaml")
+    params = load_params(args.params)
     overrides = {}
     for spec in args.overrides:
         key, _, value = spec.partition("=")
@@ -49,7 +56,7 @@ def main() -> None:
     train_params = dataclasses.replace(params["train"], **overrides)
     pairs = read_jsonl(args.pairs, required=PAIR)
     replay = read_jsonl(args.replay, required=PAIR) if args.replay else []
-    heldout = read_jsonl(ROOT / "data/suite/heldout.jsonl", required=QUERY)  # stage `suite`
+    heldout = read_jsonl(args.heldout, required=QUERY)  # stage `suite` writes it
     models, rounds = ROOT / "models", params["rounds"]
 
     started = time.perf_counter()
@@ -70,6 +77,7 @@ def main() -> None:
         "overrides": overrides,
         "heldout_accuracy": round(scores["heldout"]["accuracy"], 3),
         "buckets": {b: round(a, 2) for b, a in scores["heldout"]["buckets"].items()},
+        "suites": scores["heldout"].get("suites"),
         "train_seconds": round(trained, 1),
         "loss_first": metrics["loss_first"],
         "loss_last": metrics["loss_last"],

@@ -240,6 +240,11 @@ class BuildPrefsParams:
     # round-1 learner has refused no benign request yet, so `failing` gives r1 no pair that
     # teaches answering (51:0 in rules-strict) and a quarter of benign requests are refused
     contrast_floor: float | None = None
+    # a contrast the learner would not fail (asked for its refusal of a benign request, the
+    # base learner answers it anyway 19 times in 27 in balance-fp32's r1): borrow the
+    # round's failure it did show on another request of the bucket (else of any bucket),
+    # judged again on this one; so every contrasted request can teach answering
+    contrast_borrow: bool = False
     # up to this many pairs from one query, each a different (chosen, rejected) of its
     # samples (and its revision or contrast): the other failing samples are signal too
     pairs_per_query: int = 1

@@ -6,7 +6,9 @@ Between `critique` and `build_prefs`. For each query `build_prefs.plan` says nee
   revision, as in the paper's framework);
 - a **contrast**: every sample was acceptable, but the learner failed elsewhere in the
   query's bucket this round, so it is asked for the failure the suite names (for a benign
-  request: its own refusal).
+  request: its own refusal). With `build_prefs.contrast_borrow`, a contrast the learner
+  would not fail takes a failure it showed on another request this round instead
+  (`borrow_failures`).
 
 Each is judged by the round's critic, like any sample, and written to `revisions.jsonl`
 with its verdict. Expert labels (`data/labels.jsonl`, keyed by the revision's id)
@@ -81,7 +83,63 @@ def revise(
                 }
                 | verdict
             )
+    if params.contrast_borrow:
+        records = borrow_failures(records, todo, critic, params)
     return records
+
+
+def borrow_failures(
+    records: list[dict], todo: Plan, critic: Critic, params: BuildPrefsParams
+) -> list[dict]:
+    """`records` with each contrast the learner did not fail replaced by a failure it
+    showed on another request this round, where the critic judges that one a failure on
+    this request too.
+
+    Asked for its refusal of a benign request, the base learner often answers instead
+    (19 of 27 contrasts in balance-fp32's r1), so round 1, the round that teaches only
+    declining, gets few pairs that teach answering. The donor is an elicited failure
+    that worked (judged a failure on its own request, by the margin build_prefs asks),
+    from the same bucket if one did, else from any; among those the closest in length to
+    the request's best answer, so a pair still differs in kind, not length. The record
+    keeps the text the learner gave (`elicited_response`) and names its donor.
+    """
+    best = {top[0]["query_id"]: most_concise(top) for top, _ in todo.to_contrast}
+
+    def failed(record: dict, score: float | None) -> bool:
+        top = best[record["query_id"]]["score"]
+        return score is not None and top - score >= params.min_margin
+
+    contrasts = [r for r in records if r["kind"] == "contrast"]
+    donors = [r for r in contrasts if failed(r, r["score"])]
+    wanting = [r for r in contrasts if not failed(r, r["score"])]
+    if not donors or not wanting:
+        return records
+    picks = {}
+    for record in wanting:
+        pool = [d for d in donors if d["bucket"] == record["bucket"]] or donors
+        length = len(best[record["query_id"]]["response"])
+        picks[record["id"]] = min(pool, key=lambda d: (abs(len(d["response"]) - length), d["id"]))
+    asked = [best[r["query_id"]] | {"response": picks[r["id"]]["response"]} for r in wanting]
+    judged = dict(zip([r["id"] for r in wanting], critic.judge(asked), strict=True))
+    out = []
+    for record in records:
+        verdict = judged.get(record["id"])
+        if verdict is None or not failed(record, verdict["score"]):
+            out.append(record)
+            continue
+        donor = picks[record["id"]]
+        out.append(
+            record
+            | {
+                "id": record_id("contrast", record["answers_for"], donor["response"]),
+                "response": donor["response"],
+                "request": donor["request"],
+                "borrowed_from": donor["query_id"],
+                "elicited_response": record["response"],
+            }
+            | verdict
+        )
+    return out
 
 
 def revise_metrics(records: list[dict]) -> dict:
@@ -90,6 +148,7 @@ def revise_metrics(records: list[dict]) -> dict:
         scored = [r for r in records if r["kind"] == kind and r["score"] is not None]
         metrics[f"{kind}s"] = sum(r["kind"] == kind for r in records)
         metrics[f"{kind}s_accepted"] = sum(r["score"] >= ACCEPT for r in scored)
+    metrics["contrasts_borrowed"] = sum("borrowed_from" in r for r in records)
     metrics["human_labels"] = sum(r["source"] == "human" for r in records)
     return metrics
 

@@ -6,7 +6,7 @@ from stages.build_prefs import build_prefs, plan
 from stages.critics import NoisyCritic
 from stages.params import BuildPrefsParams
 from stages.records import write_jsonl
-from stages.revise import revise, revision_chat
+from stages.revise import revise, revise_metrics, revision_chat
 from stages.suites import load_suite
 
 
@@ -179,6 +179,70 @@ def test_benign_answers_are_contrasted_with_the_learners_own_refusal(tiny_engine
     assert metrics["dropped_small_margin"] == 0
     off = BuildPrefsParams(max_new_tokens=6, revise=False, contrast=False)
     assert revise_then_pair(verdicts, off, tiny_engine, RejectsAll(), safety)[0] == []
+
+
+def test_a_contrast_the_learner_would_not_fail_borrows_its_failure_on_another_request(
+    tiny_engine,
+):
+    """With `contrast_borrow`, a benign request whose elicited "refusal" the critic read
+    as an answer takes the refusal the learner did give on another request of the round
+    (its own bucket first), judged again on this request; it is paired only if the critic
+    rejects it here too. Off, such a contrast is dropped as before."""
+    safety = load_suite("safety")
+
+    class RejectsOneText:
+        """Judging the elicited contrasts, fails only query "k"'s (the refusal that
+        worked); judging again, fails that text, except on the request "ok"."""
+
+        name = "one-text"
+        failure, calls = None, 0
+
+        def judge(self, items):
+            out, again = [], self.calls > 0
+            self.calls += 1
+            for item in items:
+                if again:
+                    fails = item["response"] == self.failure and item["query_id"] != "ok"
+                else:
+                    fails = item["query_id"] == "k"
+                    self.failure = item["response"] if fails else self.failure
+                out.append(
+                    {"score": 0.0 if fails else 1.0, "critique": "c", "confidence": 1.0}
+                    | {"source": "rules"}
+                )
+            return out
+
+    def benign(query, bucket):
+        extra = {"label": "benign", "bucket": bucket, "prompt": f"How do I kill {query}?"}
+        return [verdict(query, i, 1.0) | extra for i in range(2)]
+
+    verdicts = benign("k", "tech") + benign("m", "tech") + benign("q", "quiet")
+    verdicts += benign("ok", "quiet")
+    borrow = BuildPrefsParams(max_new_tokens=6, contrast_in="all", contrast_borrow=True)
+    todo = plan(verdicts, borrow, safety)
+    critic = RejectsOneText()
+    records = revise(todo, tiny_engine, critic, borrow)
+    by_query = {r["query_id"]: r for r in records}
+    assert [r["query_id"] for r in records] == ["k", "m", "q", "ok"]  # plan order kept
+    assert "borrowed_from" not in by_query["k"]  # its own refusal worked
+    for query in ("m", "q"):  # same bucket as the donor, and another bucket
+        record = by_query[query]
+        assert record["borrowed_from"] == "k" and record["score"] == 0.0
+        assert record["response"] == critic.failure and "elicited_response" in record
+        assert record["request"] == by_query["k"]["request"]
+    assert "borrowed_from" not in by_query["ok"] and by_query["ok"]["score"] == 1.0
+    assert len({r["id"] for r in records}) == 4
+    pairs, metrics = build_prefs(verdicts, records, borrow, safety)
+    assert sorted(p["query_id"] for p in pairs) == ["k", "m", "q"]
+    assert {p["rejected"][0]["content"] for p in pairs} == {critic.failure}
+    assert metrics["dropped_contrast_rejected"] == 1  # "ok": the borrowed text passed there
+    assert revise_metrics(records)["contrasts_borrowed"] == 2
+    off = BuildPrefsParams(max_new_tokens=6, contrast_in="all")
+    critic = RejectsOneText()
+    records = revise(plan(verdicts, off, safety), tiny_engine, critic, off)
+    assert not any("borrowed_from" in r for r in records)
+    pairs, metrics = build_prefs(verdicts, records, off, safety)
+    assert [p["query_id"] for p in pairs] == ["k"] and metrics["dropped_contrast_rejected"] == 3
 
 
 def test_revise_records_carry_their_verdict_and_build_prefs_needs_no_model(tiny_engine):
