@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def overridden(section, specs: list[str]):
+    """(`section` with each `KEY=JSON` of `specs` applied, the changes as a dict)."""
+    changes = {}
+    for spec in specs:
+        key, _, value = spec.partition("=")
+        changes[key] = json.loads(value)
+    return dataclasses.replace(section, **changes), changes
+
+
 def main() -> None:
     from stages.engine import Engine
     from stages.evaluate import evaluate
@@ -49,11 +58,7 @@ def main() -> None:
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=JSON")
     args = parser.parse_args()
     params = load_params(args.params)
-    overrides = {}
-    for spec in args.overrides:
-        key, _, value = spec.partition("=")
-        overrides[key] = json.loads(value)
-    train_params = dataclasses.replace(params["train"], **overrides)
+    train_params, overrides = overridden(params["train"], args.overrides)
     pairs = read_jsonl(args.pairs, required=PAIR)
     replay = read_jsonl(args.replay, required=PAIR) if args.replay else []
     heldout = read_jsonl(args.heldout, required=QUERY)  # stage `suite` writes it

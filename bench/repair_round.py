@@ -15,7 +15,6 @@ dropped as `no_revision` or `contrast_rejected`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
+    from bench.one_round import overridden
     from stages.build_prefs import build_prefs, plan
     from stages.critics import load_critic
     from stages.params import load_params
@@ -42,11 +42,7 @@ def main() -> None:
     parser.add_argument("-S", dest="overrides", action="append", default=[], metavar="KEY=JSON")
     args = parser.parse_args()
     params = load_params(args.params)
-    overrides = {}
-    for spec in args.overrides:
-        key, _, value = spec.partition("=")
-        overrides[key] = json.loads(value)
-    p = dataclasses.replace(params["build_prefs"], **overrides)
+    p, overrides = overridden(params["build_prefs"], args.overrides)
     round_dir = Path(args.round_dir)
     verdicts = read_jsonl(round_dir / "verdicts.jsonl", required=VERDICT)
     records = read_jsonl(round_dir / "revisions.jsonl", required=REVISION)
