@@ -97,6 +97,12 @@ def acceptable(score: float, params: BuildPrefsParams) -> bool:
     return score >= ACCEPT or not params.require_acceptable
 
 
+def contrast_failed(top_score: float, score: float | None, params: BuildPrefsParams) -> bool:
+    """Whether a contrast response is the failure asked for: scored below the request's
+    best answer by at least the margin (revise borrows by the same test)."""
+    return score is not None and top_score - score >= params.min_margin
+
+
 @dataclass
 class Plan:
     """What each query of a round gives, decided from its verdicts alone: pairs of its own
@@ -213,7 +219,7 @@ def build_prefs(
     for top, _ in todo.to_contrast:
         contrast = written.get(("contrast", top[0]["query_id"]))
         score = contrast["score"] if contrast else None
-        if score is not None and top[0]["score"] - score >= params.min_margin:
+        if contrast_failed(top[0]["score"], score, params):
             failure = {"response": contrast["response"], "id": "contrast"}
             these = []
             for chosen, _ in minimal_pairs(top, [failure], limit):

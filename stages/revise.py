@@ -18,7 +18,7 @@ round's revision review queue (`superalign review rK` walks it after the samples
 
 from __future__ import annotations
 
-from .build_prefs import Plan, most_concise, plan
+from .build_prefs import Plan, contrast_failed, most_concise, plan
 from .critics import load_critic
 from .critique import load_labels, review_queue, with_label
 from .engine import Engine, SamplingParams
@@ -106,8 +106,7 @@ def borrow_failures(
     best = {top[0]["query_id"]: most_concise(top) for top, _ in todo.to_contrast}
 
     def failed(record: dict, score: float | None) -> bool:
-        top = best[record["query_id"]]["score"]
-        return score is not None and top - score >= params.min_margin
+        return contrast_failed(best[record["query_id"]]["score"], score, params)
 
     contrasts = [r for r in records if r["kind"] == "contrast"]
     donors = [r for r in contrasts if failed(r, r["score"])]
