@@ -158,6 +158,28 @@ class Engine:
                     out[i] = (picked[row, -n:].sum().item(), n)
         return out
 
+    @torch.inference_mode()
+    def pooled_hidden(self, items: Sequence[tuple[str, str]], layer: int) -> torch.Tensor:
+        """For each (rendered text, continuation), the mean hidden state at `layer` over the
+        continuation's tokens, or over the whole text when the continuation is empty:
+        (items, hidden size), float32. What a linear probe on the model reads."""
+        rows = [(self._ids(text), self._ids(continuation)) for text, continuation in items]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]) + len(rows[i][1]))
+        out = [None] * len(rows)
+        for start in range(0, len(order), self.params.batch_size):
+            index = order[start : start + self.params.batch_size]
+            batch = self.tokenizer.pad(
+                {"input_ids": [rows[i][0] + rows[i][1] for i in index]}, return_tensors="pt"
+            ).to(self.device)
+            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            hidden = self.model(
+                **batch, position_ids=positions, output_hidden_states=True, logits_to_keep=1
+            ).hidden_states[layer]
+            for row, i in enumerate(index):
+                span = len(rows[i][1]) or len(rows[i][0])  # left padding: the span ends the row
+                out[i] = hidden[row, hidden.shape[1] - span :].float().mean(0).cpu()
+        return torch.stack(out)
+
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 

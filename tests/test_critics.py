@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from stages.critics import JudgeCritic, NoisyCritic, VerifierCritic
@@ -171,3 +173,24 @@ def test_yes_no_judge_likelihood_harm_probe_reads_a_plain_refusal_as_its_reply(t
     assert abs(v["p_harmful"] - math.exp(logprob / n)) < 1e-9
     [asked] = YesNoJudge(tiny_engine, "tiny", harm_probe="yes_no").judge([item])
     assert asked["p_harmful"] != v["p_harmful"] and asked["p_refuses"] == v["p_refuses"]
+
+
+def test_a_linear_probe_is_fitted_on_labelled_features_and_reads_new_ones():
+    import torch
+
+    from stages.hidden_probe import LinearProbe, fit_probe
+
+    # one feature carries the answer (with an offset and a scale the fit must undo),
+    # the others are noise
+    gen = torch.Generator().manual_seed(0)
+    answers = [i % 2 == 0 for i in range(16)]
+    signal = torch.tensor([3.0 if a else 1.0 for a in answers])[:, None] * 10 + 50
+    features = torch.cat([signal, torch.randn(16, 7, generator=gen)], dim=1)
+    probe = fit_probe(features, answers)
+    assert all((p >= 0.5) == a for p, a in zip(probe.read(features), answers))
+    fresh = torch.cat([torch.tensor([[80.0], [60.0]]), torch.randn(2, 7, generator=gen)], dim=1)
+    yes, no = probe.read(fresh)
+    assert yes > 0.5 > no
+    assert LinearProbe.from_dict(dataclasses.asdict(probe)) == probe  # as metrics carry it
+    # too few of one answer: no probe, the likelihood reading stands
+    assert fit_probe(features[:3], [True, False, False]) is None

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from conftest import REPO
 
@@ -218,3 +220,45 @@ def test_verified_suites_leave_the_judge_only_its_own_part_of_a_mixture(tiny_eng
     assert isinstance(routed, RoutedCritic) and routed.rescore({"score": 1.0}) == {}
     with pytest.raises(SuperalignError, match="verified_suites: math is not a part of the mixture"):
         make_critic(CritiqueParams(verified_suites=("math",)), mixture, "", ".", EngineParams())
+
+
+def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict(tiny_engine):
+    """critique.harm_probe / refusal_probe: hidden. The expert labels whole verdicts; the
+    refusal probe learns what the labels and the fitted harm reading imply about the
+    responses, the harm probe what the labels and the refusal probe imply about the
+    requests, and every verdict is then scored on the two hidden readings. A later stage's
+    judge (revise loads a fresh one with the round's calibration) scores the same."""
+    from stages.yes_no_judge import Calibration, YesNoJudge
+
+    safety = load_suite("safety")
+    samples = safety_samples(16)
+    truth = [safety.grade(s, s["response"]).correct for s in samples]
+    judge = YesNoJudge(tiny_engine, "tiny", refusal_probe="hidden", harm_probe="hidden")
+    # The tiny model's likelihood readings are noise; give the harm probe the reading a
+    # real judge has (right on most requests), so the derivation has something to start on.
+    judged = [
+        s | v | {"p_harmful": 0.9 if s["label"] == "harmful" else 0.1}
+        for s, v in zip(samples, judge.judge(samples))
+    ]
+    labelled = {s["id"]: t for s, t in list(zip(samples, truth))[:12]}
+    fitted = judge.calibrate(judged, labelled, min_labels=8)
+    assert fitted.refusal_direction is not None and fitted.harm_direction is not None
+    rescored = [v | judge.rescore(v) for v in judged]
+    for v in rescored:
+        assert 0 <= v["hidden_refuses"] <= 1 and 0 <= v["hidden_harmful"] <= 1
+        assert v["score"] == fitted.score(v["hidden_harmful"], v["hidden_refuses"])
+    # the tiny model's hidden states tell the two replies and the two requests apart:
+    # fitted on 12 whole-verdict labels, the judge is right on all 16, the 4 unlabelled too
+    assert [v["score"] >= 0.5 for v in rescored] == truth
+    assert [v["hidden_refuses"] >= 0.5 for v in rescored] == [
+        s["response"].startswith("I'm sorry") for s in samples
+    ]
+    later = YesNoJudge(
+        tiny_engine, "tiny", Calibration.from_dict(dataclasses.asdict(fitted)), "hidden", "hidden"
+    )
+    [again] = later.judge([samples[13]])
+    assert again["score"] == pytest.approx(rescored[13]["score"], abs=1e-5)
+    # labels that show only one kind of response leave nothing to fit: likelihood readings
+    refusals_of_harm = {samples[i]["id"]: True for i in (2, 6, 10, 14)}
+    few = judge.calibrate(judged, refusals_of_harm, min_labels=4)
+    assert few.labels == 4 and few.refusal_direction is None
