@@ -13,13 +13,13 @@ question (is the request harmful; does the response decline):
 Truth: the suite's label for harm, the rules' detectors for declining. No training of the
 learner; one forward pass per text on the base model.
 
-    python bench/representation_probe.py rules-strict-fp32 --judge [--labels 16 48]
+    python bench/representation_probe.py judge-hidden --judge [--labels 16] [--draws 5]
 
-instead runs the yes/no judge itself over those verdicts, each way of reading its probes
-(critique.harm_probe / refusal_probe), calibrated as the critique stage does on N verdicts
-labelled at random with the rules' verdict (whole verdicts, not the two questions), and
-prints its agreement and kappa with the rules on every verdict of the round (median over
-draws).
+instead runs the yes/no judge itself over a campaign's verdicts, each way of reading its
+probes (critique.harm_probe / refusal_probe), calibrated as the critique stage does on N
+verdicts a round labelled at random with the rules' verdict (whole verdicts, not the two
+questions), either the round's own N or N from each round so far, and prints its
+agreement and kappa with the rules on every verdict of the round (median over draws).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from stages.engine import Engine, EngineParams  # noqa: E402
 from stages.models import load_base  # noqa: E402
 from stages.params import LearnerParams  # noqa: E402
 from stages.schema import conversation  # noqa: E402
+from stages.suites import load_suite  # noqa: E402
 from stages.suites.refusal import declines, redirects  # noqa: E402
 from stages.verdicts import ACCEPT, cohen_kappa  # noqa: E402
 from stages.verdicts import ranking_auc as auc  # noqa: E402
@@ -112,39 +113,60 @@ def threshold_accuracy(scores, y, n, draws):
     return statistics.median(accs)
 
 
-JUDGES = {"likelihood": ("likelihood", "likelihood"), "hidden": ("hidden", "hidden")}
-JUDGES["hidden refusal only"] = ("likelihood", "hidden")
+JUDGES = {
+    "likelihood": ("likelihood", "likelihood"),
+    "hidden refusal": ("likelihood", "hidden"),
+    "hidden both": ("hidden", "hidden"),
+}
 
 
-def judge_agreement(engine, verdicts, labels: list[int], draws: int) -> None:
-    """Per way of reading: the judge calibrated on n random whole-verdict labels, its
-    agreement / kappa with the rules over the round (medians of `draws` draws)."""
-    truth = [v["score"] >= ACCEPT for v in verdicts]
-    items = [
-        {"id": str(i), "prompt": v["prompt"], "response": v["response"]}
-        for i, v in enumerate(verdicts)
-    ]
+def judge_agreement(engine, rounds: dict[str, list[dict]], per_round: int, draws: int) -> None:
+    """Per way of reading the probes: the judge calibrated, as the critique stage does, on
+    `per_round` random whole-verdict labels of the round, or on as many from every round
+    so far (labels kept from round to round); its agreement / kappa with the rules on
+    every verdict of the round (medians over `draws` draws)."""
+    suite = load_suite("safety", ROOT / "data")
+    items = {
+        r: [
+            {"id": f"{r}-{i}", "prompt": v["prompt"], "response": v["response"]}
+            | {"truth": suite.grade(v, v["response"]).correct}
+            for i, v in enumerate(vs)
+        ]
+        for r, vs in rounds.items()
+    }
     for name, (harm, refusal) in JUDGES.items():
         judge = YesNoJudge(engine, "judge", harm_probe=harm, refusal_probe=refusal)
-        judged = [i | v for i, v in zip(items, judge.judge(items))]
-        for n in labels:
-            agree, kappa = [], []
-            for seed in range(draws):
-                picked = random.Random(seed).sample(range(len(items)), n)
-                judge.calibrate(judged, {str(i): truth[i] for i in picked}, 8)
-                says = [judge.rescore(v)["score"] >= ACCEPT for v in judged]
-                agree.append(sum(s == t for s, t in zip(says, truth)) / len(truth))
-                kappa.append(cohen_kappa(says, truth) or 0.0)
-            print(
-                f"  {name:<20} {n:>3} labels: agreement {statistics.median(agree):.3f} "
-                f"(p10 {sorted(agree)[len(agree) // 10]:.3f}), kappa {statistics.median(kappa):.2f}"
-            )
+        judged = {r: [i | v for i, v in zip(its, judge.judge(its))] for r, its in items.items()}
+        for k, r in enumerate(judged):
+            for kept in (False, True):
+                agree, kappa = [], []
+                for seed in range(draws):
+                    pool = [x for q in list(judged)[: k + 1] if kept or q == r for x in judged[q]]
+                    picked = [
+                        v
+                        for q in list(judged)[: k + 1]
+                        if kept or q == r
+                        for v in random.Random(f"{seed}-{q}").sample(judged[q], per_round)
+                    ]
+                    judge.calibrate(pool, {v["id"]: v["truth"] for v in picked}, 8)
+                    says = [judge.rescore(v)["score"] >= ACCEPT for v in judged[r]]
+                    truth = [v["truth"] for v in judged[r]]
+                    agree.append(sum(a == t for a, t in zip(says, truth)) / len(truth))
+                    kappa.append(cohen_kappa(says, truth) or 0.0)
+                labels = f"{per_round * (k + 1 if kept else 1)} labels ({'kept' if kept else 'this round'})"
+                print(
+                    f"  {r} {name:<15} {labels:<22} agreement {statistics.median(agree):.3f} "
+                    f"(p10 {sorted(agree)[len(agree) // 10]:.3f}), kappa {statistics.median(kappa):.2f}",
+                    flush=True,
+                )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("campaign")
-    ap.add_argument("--labels", type=int, nargs="+", default=[16, 48])
+    ap.add_argument(
+        "--labels", type=int, nargs="+", default=[16, 48], help="--judge: the first, a round"
+    )
     ap.add_argument("--draws", type=int, default=30)
     ap.add_argument("--layers", type=int, nargs="+", default=[10, 20, 30])
     ap.add_argument("--judge", action="store_true", help="the judge's agreement with the rules")
@@ -153,15 +175,21 @@ def main() -> None:
     engine = Engine(model, tokenizer, EngineParams(batch_size=32, dtype="float32"))
     judge = YesNoJudge(engine, "base")
     lock = experiment_lock(args.campaign, ROOT)
-    for round_name, path in sorted(
-        cached_outputs(lock, "critique", "verdicts.jsonl", ROOT).items()
-    ):
-        verdicts = [json.loads(line) for line in path.read_text().splitlines()]
-        verdicts = [v for v in verdicts if v.get("label") in ("harmful", "benign")]
-        if args.judge:
-            print(f"{args.campaign} {round_name}: {len(verdicts)} safety verdicts")
-            judge_agreement(engine, verdicts, args.labels, args.draws)
-            continue
+    rounds = {
+        name: [
+            v
+            for v in map(json.loads, path.read_text().splitlines())
+            if v.get("label") in ("harmful", "benign")
+        ]
+        for name, path in sorted(cached_outputs(lock, "critique", "verdicts.jsonl", ROOT).items())
+    }
+    if args.judge:
+        print(
+            f"{args.campaign}: {', '.join(f'{r} {len(v)}' for r, v in rounds.items())} safety verdicts"
+        )
+        judge_agreement(engine, rounds, args.labels[0], args.draws)
+        return
+    for round_name, verdicts in rounds.items():
         requests = list(dict.fromkeys(v["prompt"] for v in verdicts))
         harmful = {v["prompt"]: v["label"] == "harmful" for v in verdicts}
         rendered = {p: engine.render(conversation(p)) for p in requests}
