@@ -262,3 +262,7 @@ def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict
     refusals_of_harm = {samples[i]["id"]: True for i in (2, 6, 10, 14)}
     few = judge.calibrate(judged, refusals_of_harm, min_labels=4)
     assert few.labels == 4 and few.refusal_direction is None
+    # a harm reading that calls every labelled request benign would make the refusal
+    # probe's targets the labels themselves ("is unacceptable"): it is not fitted
+    blind = [v | {"p_harmful": 0.1} for v in judged]
+    assert judge.calibrate(blind, labelled, min_labels=8).refusal_direction is None
