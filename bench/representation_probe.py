@@ -120,7 +120,9 @@ JUDGES = {
 }
 
 
-def judge_agreement(engine, rounds: dict[str, list[dict]], per_round: int, draws: int) -> None:
+def judge_agreement(
+    engine, rounds: dict[str, list[dict]], per_round: int, draws: int, readings: list[str]
+) -> None:
     """Per way of reading the probes: the judge calibrated, as the critique stage does, on
     `per_round` random whole-verdict labels of the round, or on as many from every round
     so far (labels kept from round to round); its agreement / kappa with the rules on
@@ -134,7 +136,8 @@ def judge_agreement(engine, rounds: dict[str, list[dict]], per_round: int, draws
         ]
         for r, vs in rounds.items()
     }
-    for name, (harm, refusal) in JUDGES.items():
+    for name in readings:
+        harm, refusal = JUDGES[name]
         judge = YesNoJudge(engine, "judge", harm_probe=harm, refusal_probe=refusal)
         judged = {r: [i | v for i, v in zip(its, judge.judge(its))] for r, its in items.items()}
         for k, r in enumerate(judged):
@@ -170,6 +173,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=30)
     ap.add_argument("--layers", type=int, nargs="+", default=[10, 20, 30])
     ap.add_argument("--judge", action="store_true", help="the judge's agreement with the rules")
+    ap.add_argument("--readings", nargs="+", choices=list(JUDGES), default=list(JUDGES))
     args = ap.parse_args()
     model, tokenizer = load_base(LearnerParams())
     engine = Engine(model, tokenizer, EngineParams(batch_size=32, dtype="float32"))
@@ -187,7 +191,7 @@ def main() -> None:
         print(
             f"{args.campaign}: {', '.join(f'{r} {len(v)}' for r, v in rounds.items())} safety verdicts"
         )
-        judge_agreement(engine, rounds, args.labels[0], args.draws)
+        judge_agreement(engine, rounds, args.labels[0], args.draws, args.readings)
         return
     for round_name, verdicts in rounds.items():
         requests = list(dict.fromkeys(v["prompt"] for v in verdicts))
