@@ -48,33 +48,9 @@ from stages.verdicts import ranking_auc as auc  # noqa: E402
 from stages.yes_no_judge import YesNoJudge  # noqa: E402
 
 
-@torch.inference_mode()
 def pooled_states(engine: Engine, items: list[tuple[str, str]], layers: list[int]) -> torch.Tensor:
-    """Mean hidden state over the second text's tokens (the whole first text when the
-    second is empty), at each of `layers`: (items, layers, hidden)."""
-    tok, out = engine.tokenizer, []
-    for start in range(0, len(items), 32):
-        batch = items[start : start + 32]
-        ids = [
-            (
-                tok(a, add_special_tokens=False)["input_ids"],
-                tok(b, add_special_tokens=False)["input_ids"],
-            )
-            for a, b in batch
-        ]
-        rows = [a + b for a, b in ids]
-        padded = tok.pad({"input_ids": rows}, return_tensors="pt")
-        positions = (padded["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        hidden = engine.model(
-            **padded, position_ids=positions, output_hidden_states=True
-        ).hidden_states
-        width = padded["input_ids"].shape[1]
-        for row, (a, b) in enumerate(ids):
-            span = len(b) or len(a)  # left padding: the pooled span ends the row
-            out.append(
-                torch.stack([hidden[k][row, width - span :].float().mean(0) for k in layers])
-            )
-    return torch.stack(out)
+    """`Engine.pooled_hidden` at each of `layers`: (items, layers, hidden)."""
+    return torch.stack([engine.pooled_hidden(items, layer) for layer in layers], dim=1)
 
 
 def logistic_accuracy(x, y, n, draws):

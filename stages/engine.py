@@ -168,13 +168,12 @@ class Engine:
         out = [None] * len(rows)
         for start in range(0, len(order), self.params.batch_size):
             index = order[start : start + self.params.batch_size]
-            batch = self.tokenizer.pad(
-                {"input_ids": [rows[i][0] + rows[i][1] for i in index]}, return_tensors="pt"
-            ).to(self.device)
-            positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-            hidden = self.model(
-                **batch, position_ids=positions, output_hidden_states=True, logits_to_keep=1
-            ).hidden_states[layer]
+            output, _ = self._forward(
+                [rows[i][0] + rows[i][1] for i in index],
+                output_hidden_states=True,
+                logits_to_keep=1,
+            )
+            hidden = output.hidden_states[layer]
             for row, i in enumerate(index):
                 span = len(rows[i][1]) or len(rows[i][0])  # left padding: the span ends the row
                 out[i] = hidden[row, hidden.shape[1] - span :].float().mean(0).cpu()
@@ -187,10 +186,15 @@ class Engine:
         self, encoded: list[list[int]], keep: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits of the last `keep` positions, input ids) of one left-padded batch."""
+        output, input_ids = self._forward(encoded, logits_to_keep=keep)
+        return output.logits, input_ids
+
+    def _forward(self, encoded: list[list[int]], **kwargs):
+        """(model output, input ids) of one left-padded batch, positions counted from each
+        row's first real token."""
         batch = self.tokenizer.pad({"input_ids": encoded}, return_tensors="pt").to(self.device)
         positions = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(**batch, position_ids=positions, logits_to_keep=keep).logits
-        return logits, batch["input_ids"]
+        return self.model(**batch, position_ids=positions, **kwargs), batch["input_ids"]
 
     def _decode(
         self, input_ids, attention_mask, sampling: SamplingParams, generator, repeats: int = 1
