@@ -10,6 +10,8 @@
 #   CAMPAIGN=safety CAMPAIGN_S=400 bash bench/gpu_check.sh
 #       # also the safety profile's campaign on the embedded model (or MODEL), 3 rounds
 #       # (CAMPAIGN_ROUNDS), stopped after CAMPAIGN_S seconds: its stage times and rounds
+#   CAMPAIGN=safety-judge SETS="engine.batch_size=256 build_prefs.min_margin=0.2" ...
+#       # params on top of the profile, each as `dvc exp run -S` takes it
 #
 # Each step has its own time limit in seconds (FAST_TESTS_S, ROUND_S, THROUGHPUT_S,
 # CAMPAIGN_S), so a step that hangs leaves the others their time; SKIP="tests round" skips
@@ -60,7 +62,9 @@ if [ -n "${CAMPAIGN:-}" ]; then
   campaign_dir=${CAMPAIGN_DIR:-$out/campaign}
   step "campaign $CAMPAIGN (log: $out/campaign.log, workspace: $campaign_dir/ws)"
   rm -rf "$campaign_dir"
-  "$py" bench/tiny_round.py --model "${MODEL:-embedded:smollm2-135m-instruct}" \
+  sets=()
+  for s in ${SETS:-}; do sets+=(-S "$s"); done
+  "$py" bench/tiny_round.py "${sets[@]}" --model "${MODEL:-embedded:smollm2-135m-instruct}" \
     --profile "$CAMPAIGN" --rounds "${CAMPAIGN_ROUNDS:-3}" --time-limit "${CAMPAIGN_S:-600}" \
     --dir "$campaign_dir" >"$out/campaign.log" 2>&1
   echo "exit $?"

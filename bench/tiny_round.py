@@ -15,6 +15,9 @@ profile's, with --profile) and no tiny shrinking, then prints its rounds table:
 
     python bench/tiny_round.py --model embedded:smollm2-135m-instruct --profile safety \
         --rounds 3 --time-limit 400   # stops dvc repro there; the table shows how far it got
+
+`-S section.key=value` (as `dvc exp run -S`, the value read as YAML) changes a param on
+top of the profile, e.g. `-S engine.batch_size=256`.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ def main() -> None:
     parser.add_argument("--model", help="a learner.model value: a real campaign, not the tiny one")
     parser.add_argument("--profile", help="with --model: a profile in profiles/, e.g. safety")
     parser.add_argument("--time-limit", type=float, help="seconds, then dvc repro is stopped")
+    parser.add_argument(
+        "-S", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="a param"
+    )
     args = parser.parse_args()
     if args.profile and not args.model:
         parser.error("--profile needs --model (the tiny campaign has its own params)")
@@ -58,9 +64,10 @@ def main() -> None:
             profile = read_profile(args.profile, ROOT) if args.profile else {}
             changes = {"learner": {"model": args.model}, "rounds": round_chain(args.rounds)}
             changes["tracking"] = {"campaign": args.profile or "main"}
+            changes = merge(changes, param_changes(args.sets))
             copy_project(ws, merge(merge(repo_params(), profile), changes))
         else:
-            overrides = {"engine": {"dtype": "auto"}}
+            overrides = merge({"engine": {"dtype": "auto"}}, param_changes(args.sets))
             make_workspace(ws, build_tiny_model(parent / "model"), overrides, args.rounds)
         ws_env = env(ws)
         started = time.perf_counter()
@@ -73,6 +80,23 @@ def main() -> None:
         if args.model:
             print_heldout(ws / "metrics")
     raise SystemExit(rc)
+
+
+def param_changes(sets: list[str]) -> dict:
+    """`section.key=value` settings as the nested dict params.yaml merges them from."""
+    import yaml
+
+    changes: dict = {}
+    for spec in sets:
+        key, sep, value = spec.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"-S {spec!r}: expected section.key=value")
+        *sections, name = key.split(".")
+        node = changes
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[name] = yaml.safe_load(value)
+    return changes
 
 
 def print_heldout(metrics_dir: Path) -> None:
