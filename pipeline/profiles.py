@@ -188,11 +188,19 @@ def cached_outputs(
 
 def heldout_results(name: str, root: Path = Path(".")) -> dict[str, list[dict]]:
     """Round -> experiment `name`'s graded held-out answers (baseline's for r0, then each
-    evaluate@rK's eval.jsonl), read from DVC's cache, rounds in order."""
+    evaluate@rK's eval.jsonl), read from DVC's cache, rounds in order. `name` may instead
+    be a campaign's workspace directory (one run on another machine, its data/rounds
+    copied back): its own data/rounds/rK/eval.jsonl."""
     from stages.records import read_jsonl
 
-    lock = experiment_lock(name, root)
-    files = cached_outputs(lock, "evaluate", "eval.jsonl", root, r0_stage="baseline")
+    workspace_rounds = Path(name) / "data" / "rounds"
+    if workspace_rounds.is_dir():
+        files = {p.parent.name: p for p in workspace_rounds.glob("r*/eval.jsonl")}
+        if not files:
+            raise SuperalignError(f"{workspace_rounds}: no rK/eval.jsonl")
+    else:
+        lock = experiment_lock(name, root)
+        files = cached_outputs(lock, "evaluate", "eval.jsonl", root, r0_stage="baseline")
     rounds = {
         round_name: [r for r in read_jsonl(path) if r["set"] == "heldout"]
         for round_name, path in files.items()
