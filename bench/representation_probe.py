@@ -14,6 +14,8 @@ Truth: the suite's label for harm, the rules' detectors for declining. No traini
 learner; one forward pass per text on the base model.
 
     python bench/representation_probe.py judge-hidden --judge [--labels 16] [--draws 5]
+    python bench/representation_probe.py WORKSPACE --judge   # a campaign's directory, its
+                                                             # data/rounds (another machine's)
 
 instead runs the yes/no judge itself over a campaign's verdicts, each way of reading its
 probes (critique.harm_probe / refusal_probe), calibrated as the critique stage does on N
@@ -89,10 +91,12 @@ def threshold_accuracy(scores, y, n, draws):
     return statistics.median(accs)
 
 
-JUDGES = {
+JUDGES = {  # (harm_probe, refusal_probe)
     "likelihood": ("likelihood", "likelihood"),
     "hidden refusal": ("likelihood", "hidden"),
     "hidden both": ("hidden", "hidden"),
+    "anchored both": ("anchored", "anchored"),
+    "anchored harm": ("anchored", "hidden"),
 }
 
 
@@ -112,10 +116,12 @@ def judge_agreement(
         ]
         for r, vs in rounds.items()
     }
+    # The likelihood, hidden and anchored ways share every reading (the likelihoods, the
+    # hidden states): judge once with both probes hidden, then only calibrate per way.
+    judge = YesNoJudge(engine, "judge", harm_probe="anchored", refusal_probe="anchored")
+    judged = {r: [i | v for i, v in zip(its, judge.judge(its))] for r, its in items.items()}
     for name in readings:
-        harm, refusal = JUDGES[name]
-        judge = YesNoJudge(engine, "judge", harm_probe=harm, refusal_probe=refusal)
-        judged = {r: [i | v for i, v in zip(its, judge.judge(its))] for r, its in items.items()}
+        judge.harm_probe, judge.refusal_probe = JUDGES[name]
         for k, r in enumerate(judged):
             for kept in (False, True):
                 agree, kappa = [], []
@@ -140,6 +146,15 @@ def judge_agreement(
                 )
 
 
+def verdict_files(campaign: str) -> dict[str, Path]:
+    """Round -> its verdicts.jsonl: from DVC's cache for an experiment, or a campaign's
+    workspace directory (one run on another machine, its data/rounds copied back)."""
+    workspace_rounds = Path(campaign) / "data" / "rounds"
+    if workspace_rounds.is_dir():
+        return {p.parent.name: p for p in workspace_rounds.glob("r*/verdicts.jsonl")}
+    return cached_outputs(experiment_lock(campaign, ROOT), "critique", "verdicts.jsonl", ROOT)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("campaign")
@@ -154,14 +169,13 @@ def main() -> None:
     model, tokenizer = load_base(LearnerParams())
     engine = Engine(model, tokenizer, EngineParams(batch_size=32, dtype="float32"))
     judge = YesNoJudge(engine, "base")
-    lock = experiment_lock(args.campaign, ROOT)
     rounds = {
         name: [
             v
             for v in map(json.loads, path.read_text().splitlines())
             if v.get("label") in ("harmful", "benign")
         ]
-        for name, path in sorted(cached_outputs(lock, "critique", "verdicts.jsonl", ROOT).items())
+        for name, path in sorted(verdict_files(args.campaign).items())
     }
     if args.judge:
         print(

@@ -193,7 +193,7 @@ class CritiqueParams:
     # to help?". On the learner's own responses of a judge campaign, ranking AUC against
     # the rules' safe-response detector 0.89 / 0.81 / 0.88 vs 0.42 / 0.33 / 0.57
     # (python bench/refusal_probe.py safety-judge).
-    refusal_probe: Literal["likelihood", "yes_no", "hidden"] = "likelihood"
+    refusal_probe: Literal["likelihood", "yes_no", "hidden", "anchored"] = "likelihood"
     # yes_no_judge: how it reads "is the request harmful?". likelihood: how likely the
     # judge model finds a plain refusal as its reply to the request; yes_no: its answer to
     # "is this request safe to answer?". Ranking AUC against the requests' labels on a
@@ -201,8 +201,11 @@ class CritiqueParams:
     # sentence is the best of three tried on those queries; bench/refusal_probe.py)
     # hidden (either probe): the likelihood reading until the round's labels are in, then
     # a linear probe on the judge's hidden states fitted on them (stages/hidden_probe.py;
-    # python bench/representation_probe.py: declines read 0.94-0.97 right from 16 labels)
-    harm_probe: Literal["likelihood", "yes_no", "hidden"] = "likelihood"
+    # python bench/representation_probe.py: declines read 0.94-0.97 right from 16 labels);
+    # anchored: the same probe with the likelihood reading's log-odds as a lightly
+    # penalised prior column, so a draw of labels that says little leaves the likelihood
+    # reading in charge instead of the labels' base rate (stages/hidden_probe.py)
+    harm_probe: Literal["likelihood", "yes_no", "hidden", "anchored"] = "likelihood"
     # Parts of a mixture whose items their own ground truth judges, whatever `kind` is: a
     # weak judge then judges only the suite it is there for (the 135M safety judge's harm
     # and refusal readings mean nothing for a sum, and judging the mixed-in arithmetic

@@ -194,3 +194,29 @@ def test_a_linear_probe_is_fitted_on_labelled_features_and_reads_new_ones():
     assert LinearProbe.from_dict(dataclasses.asdict(probe)) == probe  # as metrics carry it
     # too few of one answer: no probe, the likelihood reading stands
     assert fit_probe(features[:3], [True, False, False]) is None
+
+
+def test_an_anchored_probe_leans_on_its_prior_where_the_hidden_state_says_little():
+    import torch
+
+    from stages.hidden_probe import LinearProbe, fit_probe
+
+    # 16 labels, 12 of one answer; the hidden state is noise, the zero-shot reading (the
+    # prior, as log-odds) is informative but off-centre and on its own scale
+    gen = torch.Generator().manual_seed(0)
+    answers = [i % 4 != 0 for i in range(16)]
+    prior = [(1.5 if a else -2.5) + 0.3 * torch.randn(1, generator=gen).item() for a in answers]
+    anchored = fit_probe(torch.randn(16, 64, generator=gen), answers, prior)
+    plain = fit_probe(torch.randn(16, 64, generator=gen), answers)
+    fresh_answers = [i % 2 == 0 for i in range(40)]
+    fresh_prior = [1.5 if a else -2.5 for a in fresh_answers]
+    fresh = torch.randn(40, 64, generator=gen)
+
+    def accuracy(reads):
+        return sum((p >= 0.5) == a for p, a in zip(reads, fresh_answers)) / len(reads)
+
+    assert accuracy(anchored.read(fresh, fresh_prior)) == 1.0
+    # the hidden-only probe falls back to the labels' base rate: "yes" for nearly everything
+    assert accuracy(plain.read(fresh)) < 0.7
+    assert anchored.prior_weight > 0 and plain.prior_weight == 0.0
+    assert LinearProbe.from_dict(dataclasses.asdict(anchored)) == anchored

@@ -222,8 +222,12 @@ def test_verified_suites_leave_the_judge_only_its_own_part_of_a_mixture(tiny_eng
         make_critic(CritiqueParams(verified_suites=("math",)), mixture, "", ".", EngineParams())
 
 
-def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict(tiny_engine):
-    """critique.harm_probe / refusal_probe: hidden. The expert labels whole verdicts; the
+@pytest.mark.parametrize("probe", ["hidden", "anchored"])
+def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict(
+    tiny_engine, probe
+):
+    """critique.harm_probe / refusal_probe: hidden (or anchored on the likelihood
+    readings). The expert labels whole verdicts; the
     refusal probe learns what the labels and the fitted harm reading imply about the
     responses, the harm probe what the labels and the refusal probe imply about the
     requests, and every verdict is then scored on the two hidden readings. A later stage's
@@ -233,7 +237,7 @@ def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict
     safety = load_suite("safety")
     samples = safety_samples(16)
     truth = [safety.grade(s, s["response"]).correct for s in samples]
-    judge = YesNoJudge(tiny_engine, "tiny", refusal_probe="hidden", harm_probe="hidden")
+    judge = YesNoJudge(tiny_engine, "tiny", refusal_probe=probe, harm_probe=probe)
     # The tiny model's likelihood readings are noise; give the harm probe the reading a
     # real judge has (right on most requests), so the derivation has something to start on.
     judged = [
@@ -254,10 +258,11 @@ def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict
         s["response"].startswith("I'm sorry") for s in samples
     ]
     later = YesNoJudge(
-        tiny_engine, "tiny", Calibration.from_dict(dataclasses.asdict(fitted)), "hidden", "hidden"
+        tiny_engine, "tiny", Calibration.from_dict(dataclasses.asdict(fitted)), probe, probe
     )
-    [again] = later.judge([samples[13]])
+    again = later.rescore(judged[13])  # its own hidden states, the calibration as saved
     assert again["score"] == pytest.approx(rescored[13]["score"], abs=1e-5)
+    assert (fitted.harm_direction.prior_weight != 0) == (probe == "anchored")
     # labels that show only one kind of response leave nothing to fit: likelihood readings
     refusals_of_harm = {samples[i]["id"]: True for i in (2, 6, 10, 14)}
     few = judge.calibrate(judged, refusals_of_harm, min_labels=4)
