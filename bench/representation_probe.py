@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import cached_outputs, experiment_lock  # noqa: E402
+from pipeline.profiles import round_files  # noqa: E402
 from stages.engine import Engine, EngineParams  # noqa: E402
 from stages.models import load_base  # noqa: E402
 from stages.params import LearnerParams  # noqa: E402
@@ -146,15 +146,6 @@ def judge_agreement(
                 )
 
 
-def verdict_files(campaign: str) -> dict[str, Path]:
-    """Round -> its verdicts.jsonl: from DVC's cache for an experiment, or a campaign's
-    workspace directory (one run on another machine, its data/rounds copied back)."""
-    workspace_rounds = Path(campaign) / "data" / "rounds"
-    if workspace_rounds.is_dir():
-        return {p.parent.name: p for p in workspace_rounds.glob("r*/verdicts.jsonl")}
-    return cached_outputs(experiment_lock(campaign, ROOT), "critique", "verdicts.jsonl", ROOT)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("campaign")
@@ -175,7 +166,9 @@ def main() -> None:
             for v in map(json.loads, path.read_text().splitlines())
             if v.get("label") in ("harmful", "benign")
         ]
-        for name, path in sorted(verdict_files(args.campaign).items())
+        for name, path in sorted(
+            round_files(args.campaign, "critique", "verdicts.jsonl", ROOT).items()
+        )
     }
     if args.judge:
         print(

@@ -186,21 +186,27 @@ def cached_outputs(
     return out
 
 
+def round_files(
+    name: str, stage_name: str, suffix: str, root: Path = Path("."), r0_stage: str | None = None
+) -> dict[str, Path]:
+    """Round -> campaign `name`'s `stage_name` output ending in `suffix`: from DVC's cache
+    by the experiment's dvc.lock, or, where `name` is a campaign's workspace directory (one
+    run on another machine, its data/rounds copied back), its own data/rounds/rK/ files."""
+    workspace_rounds = Path(name) / "data" / "rounds"
+    if not workspace_rounds.is_dir():
+        return cached_outputs(experiment_lock(name, root), stage_name, suffix, root, r0_stage)
+    files = {p.parent.name: p for p in workspace_rounds.glob(f"r*/{suffix}")}
+    if not files:
+        raise SuperalignError(f"{workspace_rounds}: no rK/{suffix}")
+    return files
+
+
 def heldout_results(name: str, root: Path = Path(".")) -> dict[str, list[dict]]:
-    """Round -> experiment `name`'s graded held-out answers (baseline's for r0, then each
-    evaluate@rK's eval.jsonl), read from DVC's cache, rounds in order. `name` may instead
-    be a campaign's workspace directory (one run on another machine, its data/rounds
-    copied back): its own data/rounds/rK/eval.jsonl."""
+    """Round -> campaign `name`'s graded held-out answers (baseline's for r0, then each
+    evaluate@rK's eval.jsonl; `round_files`), rounds in order."""
     from stages.records import read_jsonl
 
-    workspace_rounds = Path(name) / "data" / "rounds"
-    if workspace_rounds.is_dir():
-        files = {p.parent.name: p for p in workspace_rounds.glob("r*/eval.jsonl")}
-        if not files:
-            raise SuperalignError(f"{workspace_rounds}: no rK/eval.jsonl")
-    else:
-        lock = experiment_lock(name, root)
-        files = cached_outputs(lock, "evaluate", "eval.jsonl", root, r0_stage="baseline")
+    files = round_files(name, "evaluate", "eval.jsonl", root, r0_stage="baseline")
     rounds = {
         round_name: [r for r in read_jsonl(path) if r["set"] == "heldout"]
         for round_name, path in files.items()
