@@ -14,9 +14,9 @@ from pathlib import Path
 
 from .critics import load_critic
 from .errors import SuperalignError
-from .params import CritiqueParams
+from .params import CritiqueParams, policy_chain
 from .records import read_jsonl, read_jsonl_lines, write_jsonl
-from .schema import LABEL, SAMPLE
+from .schema import LABEL, LABELLED, SAMPLE
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
@@ -31,13 +31,15 @@ def critique(
     labels: dict[str, dict],
     params: CritiqueParams,
     suite: Suite,
+    earlier: list[dict] = (),
 ) -> tuple[list[dict], list[dict], dict]:
     """(verdict records, review queue, metrics) for the round's samples.
 
     Expert labels (and, when `oracle_labels` is set, the suite's ground truth on the least
     confident verdicts, standing in for an expert) override the critic. A critic that
-    can be calibrated (the yes/no judge) is first fitted on those labels, and every one of
-    its verdicts is read again with the fitted calibration.
+    can be calibrated (the yes/no judge) is first fitted on those labels and on the
+    `earlier` rounds' labelled verdicts (`labelled_records`), and every one of its
+    verdicts is read again with the fitted calibration.
     """
     if not samples:
         raise SuperalignError("critique: no samples to judge")
@@ -48,14 +50,38 @@ def critique(
     calibration = None
     if hasattr(critic, "calibrate"):
         accepts = {i: float(label["score"]) >= ACCEPT for i, label in labels.items()}
-        calibration = critic.calibrate(judged, accepts, params.calibration_min_labels)
+        accepts |= {record["id"]: record["accepted"] for record in earlier}
+        fitted_on = judged + [r for r in earlier if r["id"] not in labels]
+        calibration = critic.calibrate(fitted_on, accepts, params.calibration_min_labels)
         judged = [v | critic.rescore(v) for v in judged]
     verdicts = [with_label(record, labels.get(record["id"])) for record in judged]
     queue = review_queue(verdicts, params.review_budget)
     metrics = critique_metrics(verdicts, suite)
     if calibration is not None:
         metrics["calibration"] = dataclasses.asdict(calibration)
+        metrics["calibration_labels_earlier"] = len(earlier)
     return verdicts, queue, metrics
+
+
+def labelled_records(verdicts: list[dict], round_name: str) -> list[dict]:
+    """The round's expert-labelled verdicts as later rounds' critique reads them: the
+    critic's own view of the sample (what it read, before the label replaced its
+    verdict), whether the expert accepted the response, and the round."""
+    return [
+        v["critic_verdict"]
+        | {k: v[k] for k in SAMPLE_FIELDS}
+        | {"accepted": accepted(v), "round": round_name}
+        for v in verdicts
+        if v["source"] in ("human", "oracle")
+    ]
+
+
+def kept_labels(previous: list[dict], rounds: dict, round_name: str, n: int) -> list[dict]:
+    """Of the labelled verdicts the previous round kept, those of the n-1 rounds before
+    `round_name` in its policy chain: the calibration fits on them and the round's own."""
+    chain = policy_chain(rounds, round_name)
+    window = chain[max(0, len(chain) - n) : -1]
+    return [r for r in previous if r["round"] in window]
 
 
 def with_label(record: dict, label: dict | None) -> dict:
@@ -224,17 +250,22 @@ def load_labels(
     option("--out", required=True, help="verdicts JSON Lines"),
     option("--queue", required=True, help="review queue JSON Lines"),
     option("--metrics", required=True),
+    option("--labelled-from", required=True, help="the labelled verdicts round K-1 kept"),
+    option("--labelled", required=True, help="where to write the labelled verdicts kept"),
     logs=("critique", "served"),
 )
 def main(stage: Stage) -> None:
     args, p = stage.args, stage.params["critique"]
     samples = read_jsonl(args.samples, required=SAMPLE)
     labels = load_labels(args.labels, stage.round, {s["id"] for s in samples})
+    previous = read_jsonl(args.labelled_from, required=LABELLED)
+    earlier = kept_labels(previous, stage.params["rounds"], stage.round, p.calibration_rounds)
     suite = load_suite(stage.params["suite"])
     critic = load_critic(stage.params, suite, args.rubric, args.base)
-    verdicts, queue, metrics = critique(samples, critic, labels, p, suite)
+    verdicts, queue, metrics = critique(samples, critic, labels, p, suite, earlier)
     write_jsonl(args.out, verdicts)
     write_jsonl(args.queue, queue)
+    write_jsonl(args.labelled, earlier + labelled_records(verdicts, stage.round))
     stage.write_metrics(args.metrics, metrics)
     print(
         f"critique@{stage.round}: {metrics['items']} verdicts by {critic.name}, "

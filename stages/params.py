@@ -187,6 +187,11 @@ class CritiqueParams:
     # yes_no_judge: fit how its yes/no probes are read on the round's expert (or oracle)
     # labels when there are at least this many; fewer: read them at face value.
     calibration_min_labels: int = 8
+    # yes_no_judge: fit on the expert labels of this round and the N-1 before it (1: the
+    # round's own). A request's harm does not change between rounds, and from 16 labels
+    # the harm reading is the judge's weak one (README: Safety); each round's labelled
+    # verdicts are kept in data/rounds/rK/labelled.jsonl for the next round to read.
+    calibration_rounds: int = 1
     # yes_no_judge: how it reads "does the response refuse?". likelihood: how much more
     # likely the judge model finds the response when asked to refuse the request than when
     # asked the request (no question asked); yes_no: its answer to "is the writer refusing
@@ -218,6 +223,8 @@ class CritiqueParams:
             raise ValueError(f"flip_rate must be in [0, 1], got {self.flip_rate}")
         if self.review_budget < 0:
             raise ValueError(f"review_budget must be >= 0, got {self.review_budget}")
+        if self.calibration_rounds < 1:
+            raise ValueError(f"calibration_rounds must be >= 1, got {self.calibration_rounds}")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def prepare(params: LearnerParams, out_dir: str | Path) -> dict:
     __doc__,
     option("--out", required=True, help="checkpoint directory to write (models/r0)"),
     option("--trained-on", required=True, help="r0's trained-on pairs (none): round 1 replays it"),
+    option("--labelled", required=True, help="r0's labelled verdicts (none): round 1 reads it"),
     logs=("learner",),
     round_of=lambda args, params: "r0",
     dvc_name=lambda round_name: "prepare",
@@ -44,6 +45,7 @@ def prepare(params: LearnerParams, out_dir: str | Path) -> dict:
 def main(stage: Stage) -> None:
     facts = prepare(stage.params["learner"], stage.args.out)
     write_jsonl(stage.args.trained_on, [])  # the base learner was trained on no pairs here
+    write_jsonl(stage.args.labelled, [])  # and no verdicts were labelled before round 1
     stage.run.log_metrics({"parameters": facts["parameters"], "seconds": facts["seconds"]})
     print(f"prepare: {facts['source']} -> {stage.args.out} ({facts['parameters']:,} parameters)")
 

@@ -35,5 +35,10 @@ REVISION = VERDICT + ("kind",)
 # An expert label in the git-tracked labels file, keyed by sample id.
 LABEL = ("id", "score")
 
+# A labelled verdict kept for later rounds' calibration (data/rounds/rK/labelled.jsonl):
+# the critic's own view of the sample (its probe readings), whether the expert accepted
+# the response, and the round it was labelled in.
+LABELLED = ("id", "prompt", "response", "accepted", "round")
+
 # A DPO preference pair in TRL's conversational format (message lists).
 PAIR = ("id", "prompt", "chosen", "rejected")

@@ -174,6 +174,50 @@ def test_the_yes_no_judge_is_calibrated_on_the_oracle_labels_and_rescores_every_
             assert v["score"] == fitted.score(v["p_harmful"], v["p_refuses"])
 
 
+def test_labels_kept_from_earlier_rounds_calibrate_the_judge_with_the_rounds_own(tiny_engine):
+    """calibration_rounds: round 2's judge fits on its own oracle labels and those round 1
+    kept (its labelled verdicts, as the critic read them), exactly as if all had been
+    labelled in one round; rounds outside the window are dropped."""
+    from stages.critique import kept_labels, labelled_records
+    from stages.params import parse_rounds
+    from stages.yes_no_judge import Calibration, YesNoJudge
+
+    safety = load_suite("safety")
+    first = safety_samples(12)
+    second = [s | {"id": f"t{i}", "policy": "r1"} for i, s in enumerate(safety_samples(12))]
+    params = CritiqueParams(oracle_labels=4, oracle_pick="random", calibration_min_labels=8)
+    r1, _, _ = critique(first, YesNoJudge(tiny_engine, "tiny"), {}, params, suite=safety)
+    kept = labelled_records(r1, "r1")
+    assert len(kept) == 4 and all(r["round"] == "r1" and "p_harmful" in r for r in kept)
+    assert [r["accepted"] for r in kept] == [
+        v["score"] >= 0.5 for v in r1 if v["source"] == "oracle"
+    ]
+
+    # 4 labels alone are under calibration_min_labels: the judge reads at face value
+    _, _, alone = critique(second, YesNoJudge(tiny_engine, "tiny"), {}, params, suite=safety)
+    assert Calibration.from_dict(alone["calibration"]).labels == 0
+    _, _, with_r1 = critique(second, YesNoJudge(tiny_engine, "tiny"), {}, params, safety, kept)
+    fitted = Calibration.from_dict(with_r1["calibration"])
+    assert fitted.labels == 8 and with_r1["calibration_labels_earlier"] == 4
+
+    # the same fit as the 8 labels given in one round
+    judge = YesNoJudge(tiny_engine, "tiny")
+    own = [
+        v for v in critique(second, judge, {}, params, safety, kept)[0] if v["source"] == "oracle"
+    ]
+    union = labelled_records(own, "r2") + kept
+    direct = YesNoJudge(tiny_engine, "tiny").calibrate(
+        union, {r["id"]: r["accepted"] for r in union}, 8
+    )
+    assert dataclasses.asdict(direct) == with_r1["calibration"]
+
+    rounds = parse_rounds({"r1": {"prev": "r0"}, "r2": {"prev": "r1"}, "r3": {"prev": "r2"}})
+    both = union + [r | {"id": "x", "round": "r3"} for r in kept[:1]]
+    assert kept_labels(both, rounds, "r3", 1) == []
+    assert [r["round"] for r in kept_labels(both, rounds, "r3", 2)] == ["r2"] * 4
+    assert len(kept_labels(both, rounds, "r3", 3)) == 8
+
+
 def test_verified_suites_leave_the_judge_only_its_own_part_of_a_mixture(tiny_engine):
     """In a safety + arithmetic campaign with `verified_suites: [arithmetic]`, the sums are
     judged by their gold, the safety requests by the judge; the simulated expert's labels,

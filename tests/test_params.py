@@ -83,6 +83,8 @@ def test_stage_reports_bad_params_in_one_line(tmp_path):
             str(tmp_path / "m"),
             "--trained-on",
             str(tmp_path / "t.jsonl"),
+            "--labelled",
+            str(tmp_path / "l.jsonl"),
             "--params",
             str(path),
         ],
