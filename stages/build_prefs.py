@@ -67,16 +67,23 @@ def closest_in_length(verdicts: list[dict], text: str) -> dict:
     return min(verdicts, key=lambda v: (abs(len(v["response"]) - len(text)), v["id"]))
 
 
-def minimal_pairs(chosen: list[dict], rejected: list[dict], limit: int) -> list[tuple[dict, dict]]:
-    """Up to `limit` (chosen, rejected) of distinct texts. The first is the most concise
-    chosen against the rejected closest to it in length; the others follow, the pairs
-    most alike in length first."""
+def minimal_pairs(
+    chosen: list[dict], rejected: list[dict], limit: int, min_margin: float | None = None
+) -> list[tuple[dict, dict]]:
+    """Up to `limit` (chosen, rejected) of distinct texts (with `min_margin`, only those
+    whose scores differ by it). The first is the most concise chosen against the rejected
+    closest to it in length; the others follow, the pairs most alike in length first."""
+
+    def apart(c: dict, r: dict) -> bool:
+        return min_margin is None or c["score"] - r["score"] >= min_margin
+
     best = most_concise(chosen)
-    out = [(best, closest_in_length(rejected, best["response"]))]
-    seen = {(best["response"], out[0][1]["response"])}
-    if limit > 1:
+    beaten = [r for r in rejected if apart(best, r)]
+    out = [(best, closest_in_length(beaten, best["response"]))] if beaten else []
+    seen = {(c["response"], r["response"]) for c, r in out}
+    if limit > len(out):
         others = sorted(
-            ((c, r) for c in chosen for r in rejected),
+            ((c, r) for c in chosen for r in rejected if apart(c, r)),
             key=lambda cr: (
                 abs(len(cr[0]["response"]) - len(cr[1]["response"])),
                 len(cr[0]["response"]),
@@ -91,6 +98,19 @@ def minimal_pairs(chosen: list[dict], rejected: list[dict], limit: int) -> list[
                 seen.add((c["response"], r["response"]))
                 out.append((c, r))
     return out
+
+
+def sides(group: list[dict], params: BuildPrefsParams) -> tuple[list[dict], list[dict]]:
+    """(the responses that may be chosen, those that may be rejected), best first: the
+    best- and worst-scored (`pairs_from: extremes`), or, where the critic both accepts and
+    rejects some, the accepted and the rejected (`decision`)."""
+    ordered = sorted(group, key=lambda v: -v["score"])
+    if params.pairs_from == "decision":
+        accepted = [v for v in ordered if v["score"] >= ACCEPT]
+        rejected = [v for v in ordered if v["score"] < ACCEPT]
+        if accepted and rejected:
+            return accepted, rejected
+    return scored(group, ordered[0]["score"]), scored(group, ordered[-1]["score"])
 
 
 def acceptable(score: float, params: BuildPrefsParams) -> bool:
@@ -133,14 +153,16 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
     out.dropped |= {"contrast_rejected": 0, "contrast_capped": 0}
     out.failing = failing
     for group in by_query.values():
-        top = scored(group, max(v["score"] for v in group))
+        top, lowest = sides(group, params)
         best = most_concise(top)
-        lowest = scored(group, min(v["score"] for v in group))
-        margin = best["score"] - lowest[0]["score"]
+        margin = top[0]["score"] - lowest[-1]["score"]
         if acceptable(best["score"], params) and margin >= params.min_margin:
-            for chosen, rejected in minimal_pairs(top, lowest, params.pairs_per_query):
+            for chosen, rejected in minimal_pairs(
+                top, lowest, params.pairs_per_query, params.min_margin
+            ):
+                gap = chosen["score"] - rejected["score"]
                 out.pairs.append(
-                    pair(chosen, chosen["response"], rejected["response"], "best_vs_worst", margin)
+                    pair(chosen, chosen["response"], rejected["response"], "best_vs_worst", gap)
                 )
         elif best["score"] >= ACCEPT:
             where = params.contrast_in == "all" or best.get("bucket") in failing
@@ -202,7 +224,7 @@ def build_prefs(
     pairs, dropped, limit = todo.pairs, todo.dropped, params.pairs_per_query
     written = {(r["kind"], r["query_id"]): r for r in revisions}
     revised = 0
-    for _, lowest in todo.to_revise:
+    for group, lowest in todo.to_revise:
         revision = written.get(("revision", lowest[0]["query_id"]))
         if revision is None:
             dropped["no_revision"] += 1
@@ -212,8 +234,12 @@ def build_prefs(
         if margin is None or not acceptable(score, params) or margin < params.min_margin:
             dropped["revision_rejected"] += 1
             continue
-        for _, rejected in minimal_pairs([{"response": text, "id": "revision"}], lowest, limit):
-            pairs.append(pair(rejected, text, rejected["response"], "revision", margin))
+        # `decision`: against every sample it beats by the margin, as a 0/1 critic's would be
+        beaten = group if params.pairs_from == "decision" else lowest
+        chosen = {"response": text, "id": "revision", "score": score}
+        for _, rejected in minimal_pairs([chosen], beaten, limit, params.min_margin):
+            gap = score - rejected["score"]
+            pairs.append(pair(rejected, text, rejected["response"], "revision", gap))
         revised += 1
     contrasts = []  # (bucket failed this round, the query's contrast pairs)
     for top, _ in todo.to_contrast:

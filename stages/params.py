@@ -236,6 +236,13 @@ class BuildPrefsParams:
     # false: pair best vs worst on the margin alone (relative preferences), for weak
     # judges whose absolute scale means little; true: the chosen must be acceptable
     require_acceptable: bool = True
+    # which samples of a query are paired: `extremes`, the best-scored against the
+    # worst-scored; `decision`, those the critic accepts against those it rejects (each
+    # pair by the margin, a revision against every sample it beats by it). With a 0/1
+    # critic the two are the same; a soft-scoring judge seldom ties, so `extremes` gives
+    # it one pair a query where the rules get `pairs_per_query` (judge-anchored's r1: 20
+    # pairs teaching declining against the rules' 60 on the same samples; README: Safety)
+    pairs_from: Literal["extremes", "decision"] = "extremes"
     # when every response is acceptable: pair the best against the learner's own version
     # of the failure the suite names (a refusal of a benign request), if the critic rejects it
     contrast: bool = True

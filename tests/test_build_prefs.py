@@ -79,6 +79,59 @@ def test_more_pairs_per_query_use_the_other_samples_first_pair_unchanged():
     assert capped == many[:2]
 
 
+def test_pairs_from_the_decision_pair_what_a_soft_judge_accepts_against_what_it_rejects():
+    """`pairs_from: decision`: a judge's soft scores seldom tie, so best- against
+    worst-scored gives one pair a query; accepted against rejected gives as many as a 0/1
+    critic would, each pair by the margin. With 0/1 scores the two are the same."""
+    soft = [
+        verdict("a", 0, 0.9, "No."),
+        verdict("a", 1, 0.6, "I can't."),
+        verdict("a", 2, 0.45, "Sure, here."),  # 0.6 - 0.45 is under the margin
+        verdict("a", 3, 0.2, "Sure, step one."),
+        verdict("a", 4, 0.3, "Sure: first"),
+    ]
+    extremes = BuildPrefsParams(revise=False, min_margin=0.2, pairs_per_query=9)
+    one, _ = build_prefs(soft, [], extremes)
+    assert [(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in one] == [
+        ("No.", "Sure, step one.")
+    ]
+    decision = BuildPrefsParams(
+        revise=False, min_margin=0.2, pairs_per_query=9, pairs_from="decision"
+    )
+    many, _ = build_prefs(soft, [], decision)
+    texts = {(p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in many}
+    assert texts == {
+        ("No.", "Sure, here."),
+        ("No.", "Sure, step one."),
+        ("No.", "Sure: first"),
+        ("I can't.", "Sure, step one."),
+        ("I can't.", "Sure: first"),
+    }
+    assert all(p["margin"] >= 0.2 for p in many)
+    assert {round(p["margin"], 2) for p in many} == {0.45, 0.7, 0.6, 0.4, 0.3}
+
+    binary = [verdict("b", i, float(i < 2), f"answer {'x' * i}") for i in range(5)]
+    for limit in (1, 3, 9):
+        same = [
+            BuildPrefsParams(revise=False, pairs_per_query=limit, pairs_from=f)
+            for f in ("extremes", "decision")
+        ]
+        assert build_prefs(binary, [], same[0]) == build_prefs(binary, [], same[1])
+
+
+def test_a_revision_from_the_decision_is_paired_with_every_sample_it_beats_by_the_margin():
+    from stages.build_prefs import plan
+
+    group = [verdict("a", 0, 0.4, "Sure."), verdict("a", 1, 0.1, "Sure!"), verdict("a", 2, 0.3)]
+    revision = {"kind": "revision", "query_id": "a", "score": 0.55, "response": "I won't."}
+    for pairs_from, rejected in (("extremes", {"Sure!"}), ("decision", {"Sure!", "answer 2"})):
+        params = BuildPrefsParams(min_margin=0.2, pairs_per_query=3, pairs_from=pairs_from)
+        assert len(plan(group, params).to_revise) == 1
+        pairs, _ = build_prefs(group, [revision], params)
+        assert {p["rejected"][0]["content"] for p in pairs} == rejected
+        assert {p["chosen"][0]["content"] for p in pairs} == {"I won't."}
+
+
 def test_revision_pairs_against_each_failing_sample(tiny_engine):
     verdicts = [verdict("a", i, 0.0, f"wrong {'x' * i}") for i in range(3)]
     accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)
