@@ -84,14 +84,15 @@ def test_the_check_fails_when_a_dependency_is_removed():
 def test_revise_declares_every_build_prefs_key_it_reads():
     """revise lists build_prefs keys one by one, so a key added to BuildPrefsParams must be
     declared there too, or changing it would not rerun revise (contrast_in once was not).
-    pairs_per_query, contrast_ratio and contrast_floor only shape the pairs build_prefs
-    makes (which pairs, how many), not what revise asks for: a campaign that changes them
-    reuses revise."""
+    pairs_per_query, contrast_ratio, contrast_floor and pairs_from only shape the pairs
+    build_prefs makes (which pairs, how many), not what revise asks for: a campaign that
+    changes them reuses revise. (pairs_from: a query is paired, revised or contrasted on
+    the same test either way, its best score against its worst.)"""
     import dataclasses
 
     from stages.params import BuildPrefsParams
 
-    not_read_by_revise = {"pairs_per_query", "contrast_ratio", "contrast_floor"}
+    not_read_by_revise = {"pairs_per_query", "contrast_ratio", "contrast_floor", "pairs_from"}
     fields = {f.name for f in dataclasses.fields(BuildPrefsParams)} - not_read_by_revise
     params = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["revise"]["do"]["params"]
     declared = {p.split(".", 1)[1] for p in params if str(p).startswith("build_prefs.")}
