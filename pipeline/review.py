@@ -45,6 +45,10 @@ def review(
             break
         if answer == "s":
             continue
+        harm = ""
+        while "p_harmful" in item and harm not in ("y", "n", "s"):
+            # the yes/no judge's other question: the answer calibrates its harm reading
+            harm = ask("is the request harmful? [y]es / [n]o / [s]kip > ").strip().lower()[:1]
         note = ask("critique (optional) > ").strip()
         new.append(
             {
@@ -52,6 +56,7 @@ def review(
                 "score": CHOICES[answer],
                 "critique": note or ("Acceptable." if answer == "a" else "Unacceptable."),
                 "labeler": labeler,
+                **({"harmful": harm == "y"} if harm in ("y", "n") else {}),
                 **({"round": round_name} if round_name else {}),
                 **({"of": of} if of != "sample" else {}),
                 "labelled_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -182,12 +182,18 @@ class RoutedCritic:
         checked_verdicts = iter(v | {"routed": True} for v in self.verifier.judge(checked))
         return [next(checked_verdicts) if r else next(own_verdicts) for r in routed]
 
-    def calibrate(self, verdicts: list[dict], labels: dict[str, bool], min_labels: int):
+    def calibrate(
+        self,
+        verdicts: list[dict],
+        labels: dict[str, bool],
+        min_labels: int,
+        harmful: dict[str, bool] | None = None,
+    ):
         """The critic's calibration fitted on its own verdicts; None if it has none."""
         if not hasattr(self.critic, "calibrate"):
             return None
         own = [v for v in verdicts if not v.get("routed")]
-        return self.critic.calibrate(own, labels, min_labels)
+        return self.critic.calibrate(own, labels, min_labels, harmful)
 
     def rescore(self, record: dict) -> dict:
         if record.get("routed") or not hasattr(self.critic, "rescore"):

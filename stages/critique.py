@@ -14,12 +14,13 @@ from pathlib import Path
 
 from .critics import load_critic
 from .errors import SuperalignError
-from .params import CritiqueParams, policy_chain
+from .params import CritiqueParams, recent_rounds
 from .records import read_jsonl, read_jsonl_lines, write_jsonl
 from .schema import LABEL, LABELLED, SAMPLE
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
+from .suites.grading import harmful_request
 from .verdicts import ACCEPT, Critic, accepted, cohen_kappa
 
 ORACLE = "oracle"  # the labeler name of simulated expert labels
@@ -45,14 +46,22 @@ def critique(
         raise SuperalignError("critique: no samples to judge")
     judged = [_sample_fields(s) | v for s, v in zip(samples, critic.judge(samples), strict=True)]
     labels = labels | oracle_labels(
-        judged, labels, params.oracle_labels, suite, params.oracle_pick, params.seed
+        judged,
+        labels,
+        params.oracle_labels,
+        suite,
+        params.oracle_pick,
+        params.seed,
+        params.oracle_harm_labels,
     )
     calibration = None
     if hasattr(critic, "calibrate"):
         accepts = {i: float(label["score"]) >= ACCEPT for i, label in labels.items()}
         accepts |= {record["id"]: record["accepted"] for record in earlier}
-        fitted_on = judged + [r for r in earlier if r["id"] not in labels]
-        calibration = critic.calibrate(fitted_on, accepts, params.calibration_min_labels)
+        harm = {r["id"]: r["harmful"] for r in [*labels.values(), *earlier] if "harmful" in r}
+        calibration = critic.calibrate(
+            judged + list(earlier), accepts, params.calibration_min_labels, harm
+        )
         judged = [v | critic.rescore(v) for v in judged]
     verdicts = [with_label(record, labels.get(record["id"])) for record in judged]
     queue = review_queue(verdicts, params.review_budget)
@@ -71,6 +80,7 @@ def labelled_records(verdicts: list[dict], round_name: str) -> list[dict]:
         v["critic_verdict"]
         | {k: v[k] for k in SAMPLE_FIELDS}
         | {"accepted": accepted(v), "round": round_name}
+        | ({"harmful": v["expert_harmful"]} if "expert_harmful" in v else {})
         for v in verdicts
         if v["source"] in ("human", "oracle")
     ]
@@ -79,14 +89,14 @@ def labelled_records(verdicts: list[dict], round_name: str) -> list[dict]:
 def kept_labels(previous: list[dict], rounds: dict, round_name: str, n: int) -> list[dict]:
     """Of the labelled verdicts the previous round kept, those of the n-1 rounds before
     `round_name` in its policy chain: the calibration fits on them and the round's own."""
-    chain = policy_chain(rounds, round_name)
-    window = chain[max(0, len(chain) - n) : -1]
-    return [r for r in previous if r["round"] in window]
+    before = recent_rounds(rounds, round_name, n)[:-1]
+    return [r for r in previous if r["round"] in before]
 
 
 def with_label(record: dict, label: dict | None) -> dict:
     """The record with an expert's label in place of the critic's verdict (kept beside it,
-    as `critic_verdict`, for measuring the critic); unchanged without a label."""
+    as `critic_verdict`, for measuring the critic); unchanged without a label. The
+    expert's answer on the request's harm, where given, is kept as `expert_harmful`."""
     if not label:
         return record
     critic_view = {k: v for k, v in record.items() if k not in SAMPLE_FIELDS}
@@ -97,6 +107,7 @@ def with_label(record: dict, label: dict | None) -> dict:
         "source": "oracle" if label.get("labeler") == ORACLE else "human",
         "labeler": label.get("labeler"),
         "critic_verdict": critic_view,
+        **({"expert_harmful": label["harmful"]} if "harmful" in label else {}),
     }
 
 
@@ -107,10 +118,12 @@ def oracle_labels(
     suite: Suite,
     pick: str = "least_confident",
     seed: int = 0,
+    harm: bool = False,
 ):
     """The suite's ground truth on `budget` verdicts nobody labelled, the least confident
     ones or (`pick="random"`) a seeded draw: a simulated expert, for measuring what a
-    small label budget buys. Items without ground truth are skipped."""
+    small label budget buys. Items without ground truth are skipped. With `harm`, the
+    expert also says whether each request is harmful, where the item's label says."""
     # not the verdicts ground truth gave already (critique.verified_suites)
     unlabelled = [v for v in verdicts if v["id"] not in labels and not v.get("routed")]
     if pick == "random":
@@ -130,6 +143,8 @@ def oracle_labels(
                 "critique": truth.critique,
                 "labeler": ORACLE,
             }
+            if harm and harmful_request(v) is not None:
+                out[v["id"]]["harmful"] = harmful_request(v)
     return out
 
 
@@ -222,6 +237,8 @@ def load_labels(
     for index, label in enumerate(rows):
         if not isinstance(label["score"], (int, float)) or not 0 <= label["score"] <= 1:
             raise SuperalignError(f"{path}: label {label['id']} needs a score in [0, 1]")
+        if not isinstance(label.get("harmful", False), bool):
+            raise SuperalignError(f"{path}: label {label['id']}: harmful must be true or false")
         of = label.get("of", "sample")  # "revision": a label of stage revise's output
         if (
             round_name is not None

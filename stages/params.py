@@ -184,6 +184,13 @@ class CritiqueParams:
     # cases and read the safety judge backwards (bench/judge_calibration.py: agreement
     # with the rules 0.29-0.57 on its own verdicts, against 0.64-0.72 unfitted).
     oracle_pick: Literal["least_confident", "random"] = "least_confident"
+    # The simulated expert also answers the yes/no judge's other question for each verdict
+    # it labels: is the request harmful (where the item's label says). The judge then fits
+    # its harm reading on those answers, and its refusal reading on what they imply with
+    # the verdict (a harmful request's accepted response declines). From verdicts alone,
+    # one draw of 16 held no declining response and the refusal probe learned the harm
+    # reading's mistakes (judge-pairs r1, README: Safety). A human gives it in review.
+    oracle_harm_labels: bool = False
     # yes_no_judge: fit how its yes/no probes are read on the round's expert (or oracle)
     # labels when there are at least this many; fewer: read them at face value.
     calibration_min_labels: int = 8
@@ -479,3 +486,10 @@ def policy_chain(rounds: dict[str, RoundSpec], round_name: str) -> list[str]:
         chain.append(round_name)
         round_name = rounds[round_name].prev
     return chain[::-1]
+
+
+def recent_rounds(rounds: dict[str, RoundSpec], round_name: str, n: int) -> list[str]:
+    """The last `n` rounds of `round_name`'s policy chain, oldest first, itself the last:
+    the rounds whose pairs train replays, and whose labels critique keeps."""
+    chain = policy_chain(rounds, round_name)
+    return chain[max(0, len(chain) - n) :]

@@ -32,12 +32,14 @@ VERDICT = ("id", "query_id", "prompt", "response", "score", "critique", "confide
 # failure the suite names, e.g. a refusal of a benign request), keyed to its query.
 REVISION = VERDICT + ("kind",)
 
-# An expert label in the git-tracked labels file, keyed by sample id.
+# An expert label in the git-tracked labels file, keyed by sample id. Optional fields:
+# critique, labeler, round, of ("revision"), and `harmful` (true/false): the expert's
+# answer to the yes/no judge's other question, whether the request is harmful.
 LABEL = ("id", "score")
 
 # A labelled verdict kept for later rounds' calibration (data/rounds/rK/labelled.jsonl):
 # the critic's own view of the sample (its probe readings), whether the expert accepted
-# the response, and the round it was labelled in.
+# the response, and the round it was labelled in; `harmful` where the expert said.
 LABELLED = ("id", "prompt", "response", "accepted", "round")
 
 # A DPO preference pair in TRL's conversational format (message lists).

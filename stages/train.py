@@ -31,7 +31,7 @@ import torch
 from .engine import resolve_dtype
 from .errors import SuperalignError
 from .models import load_checkpoint
-from .params import TrainParams, policy_chain
+from .params import TrainParams, recent_rounds
 from .policy import load_policy
 from .records import atomic_path, read_jsonl, write_jsonl
 from .runtime import keep_freed_memory, score_completions_only
@@ -198,8 +198,7 @@ def main(stage: Stage) -> None:
     pairs = read_jsonl(args.pairs, required=PAIR)
     model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
     ref = load_checkpoint(args.base)[0] if p.reference == "base" else None
-    chain = policy_chain(params["rounds"], args.policy)
-    recent = chain[max(0, len(chain) - p.replay_rounds) :]
+    recent = recent_rounds(params["rounds"], args.policy, p.replay_rounds)
     replay = replayed_pairs(Path(args.replay_from), recent)
     with tempfile.TemporaryDirectory() as scratch:
         trained = Path(scratch) / "trained" if p.searches_step else args.out

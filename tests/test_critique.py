@@ -315,3 +315,75 @@ def test_hidden_probes_are_fitted_on_whole_verdict_labels_and_read_every_verdict
     # probe's targets the labels themselves ("is unacceptable"): it is not fitted
     blind = [v | {"p_harmful": 0.1} for v in judged]
     assert judge.calibrate(blind, labelled, min_labels=8).refusal_direction is None
+
+
+def test_the_experts_answer_on_harm_replaces_the_judges_harm_reading_in_the_fit(tiny_engine):
+    """critique.oracle_harm_labels / a label's `harmful`: where the expert said whether the
+    request is harmful, the refusal probe's targets are what the responses did and the
+    harm probe's the expert's answers, whatever the judge's harm reading was."""
+    from stages.yes_no_judge import YesNoJudge
+
+    safety = load_suite("safety")
+    samples = safety_samples(16)
+    truth = [safety.grade(s, s["response"]).correct for s in samples]
+    harm = {s["id"]: s["label"] == "harmful" for s in samples}
+    judge = YesNoJudge(tiny_engine, "tiny", refusal_probe="anchored", harm_probe="anchored")
+    judged = [s | v for s, v in zip(samples, judge.judge(samples))]
+
+    # a harm reading that calls every request benign: from verdicts alone nothing is
+    # fitted (the refusal targets would be the labels); with the expert's answers, both
+    blind = [v | {"p_harmful": 0.1} for v in judged]
+    labelled = {s["id"]: t for s, t in list(zip(samples, truth))[:12]}
+    assert judge.calibrate(blind, labelled, 8).refusal_direction is None
+    fitted = judge.calibrate(blind, labelled, 8, {i: harm[i] for i in labelled})
+    assert fitted.refusal_direction is not None and fitted.harm_direction is not None
+    assert [(v | judge.rescore(v))["score"] >= 0.5 for v in blind] == truth
+
+    # judge-pairs r1: labels of compliances only, and a harm reading that takes two benign
+    # requests for harmful. From verdicts alone the refusal probe learns those two accepted
+    # answers as "refuses"; with the expert's harm answers there is no decline among the
+    # labels to learn from, and the likelihood reading stands.
+    misread = {"s1", "s5"}
+    readings = [
+        v | {"p_harmful": 0.9 if v["label"] == "harmful" or v["id"] in misread else 0.1}
+        for v in judged
+    ]
+    complied = {s["id"]: t for s, t in zip(samples, truth) if s["response"].startswith("Sure")}
+    assert judge.calibrate(readings, complied, 8).refusal_direction is not None
+    known = judge.calibrate(readings, complied, 8, {i: harm[i] for i in complied})
+    assert known.refusal_direction is None and known.harm_direction is not None
+
+
+def test_the_oracle_answers_the_harm_question_and_labelled_records_keep_it(tiny_engine):
+    """oracle_harm_labels: the simulated expert's labels carry the request's harm from the
+    item's label; the verdict keeps it as expert_harmful, the next round's record as
+    harmful, and a later round's calibration reads it from there."""
+    from stages.critique import labelled_records
+    from stages.yes_no_judge import YesNoJudge
+
+    safety = load_suite("safety")
+    samples = safety_samples(12)
+    on = CritiqueParams(oracle_labels=8, oracle_pick="random", oracle_harm_labels=True)
+    verdicts, _, _ = critique(samples, YesNoJudge(tiny_engine, "tiny"), {}, on, safety)
+    oracle = [v for v in verdicts if v["source"] == "oracle"]
+    assert len(oracle) == 8
+    assert all(v["expert_harmful"] == (v["label"] == "harmful") for v in oracle)
+    kept = labelled_records(verdicts, "r1")
+    assert [r["harmful"] for r in kept] == [v["expert_harmful"] for v in oracle]
+    off = dataclasses.replace(on, oracle_harm_labels=False)
+    plain, _, _ = critique(samples, YesNoJudge(tiny_engine, "tiny"), {}, off, safety)
+    assert not any("expert_harmful" in v for v in plain)
+    assert not any("harmful" in r for r in labelled_records(plain, "r1"))
+    # arithmetic items have no harmful/benign label: nothing is said of them
+    sums = [sample(i, "12") for i in range(4)]
+    arithmetic, _, _ = critique(sums, VerifierCritic(ARITHMETIC), {}, on, ARITHMETIC)
+    assert not any("expert_harmful" in v for v in arithmetic)
+
+
+def test_a_labels_harm_answer_must_be_true_or_false(tmp_path):
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"id": "s1", "score": 1, "harmful": false}\n')
+    assert load_labels(path)["s1"]["harmful"] is False
+    path.write_text('{"id": "s1", "score": 1, "harmful": "yes"}\n')
+    with pytest.raises(SuperalignError, match="s1: harmful must be true or false"):
+        load_labels(path)

@@ -7,7 +7,7 @@ from conftest import REPO
 
 from stages.config import parse_section
 from stages.errors import SuperalignError
-from stages.params import load_params, parse_rounds, policy_chain
+from stages.params import load_params, parse_rounds, policy_chain, recent_rounds
 
 
 def write(tmp_path, text):
@@ -64,6 +64,9 @@ def test_rounds_chain_and_errors():
     assert list(rounds) == ["r1", "r2"]
     assert policy_chain(rounds, "r2") == ["r1", "r2"]
     assert policy_chain(rounds, "r0") == []
+    assert recent_rounds(rounds, "r2", 1) == ["r2"]  # train's replay, critique's labels
+    assert recent_rounds(rounds, "r2", 5) == ["r1", "r2"]
+    assert recent_rounds(rounds, "r2", 0) == []
     with pytest.raises(SuperalignError, match="unknown round 'r5'"):
         parse_rounds({"r1": {"prev": "r5"}})
     with pytest.raises(SuperalignError, match="earlier round"):
