@@ -155,11 +155,16 @@ def _show(ref: str, path: str, root: Path) -> str | None:
     return _git(root, "show", f"{ref}:{path}", check=False)
 
 
+def experiment_file(name: str, path: str, root: Path = Path(".")) -> str | None:
+    """A git-tracked file (a metrics file, dvc.lock) as experiment `name` left it, or None."""
+    return _show(experiment_ref(name, root), path, root)
+
+
 def experiment_lock(name: str, root: Path = Path(".")) -> dict:
     """The stages of experiment `name`'s dvc.lock: where each of its outputs is cached."""
     import yaml
 
-    lock = _show(experiment_ref(name, root), "dvc.lock", root)
+    lock = experiment_file(name, "dvc.lock", root)
     if lock is None:
         raise SuperalignError(f"experiment '{name}' has no dvc.lock")
     return yaml.safe_load(lock)["stages"]
