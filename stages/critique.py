@@ -9,6 +9,7 @@ are some).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 from pathlib import Path
 
@@ -120,19 +121,14 @@ def oracle_labels(
     seed: int = 0,
     harm: bool = False,
 ):
-    """The suite's ground truth on `budget` verdicts nobody labelled, the least confident
-    ones or (`pick="random"`) a seeded draw: a simulated expert, for measuring what a
-    small label budget buys. Items without ground truth are skipped. With `harm`, the
-    expert also says whether each request is harmful, where the item's label says."""
+    """The suite's ground truth on `budget` verdicts nobody labelled, in the order `pick`
+    draws them (`labelling_order`): a simulated expert, for measuring what a small label
+    budget buys. Items without ground truth are skipped. With `harm`, the expert also
+    says whether each request is harmful, where the item's label says."""
     # not the verdicts ground truth gave already (critique.verified_suites)
     unlabelled = [v for v in verdicts if v["id"] not in labels and not v.get("routed")]
-    if pick == "random":
-        open_items = sorted(unlabelled, key=lambda v: v["id"])
-        random.Random(seed).shuffle(open_items)
-    else:
-        open_items = review_queue(unlabelled, len(verdicts))
     out = {}
-    for v in open_items:
+    for v in labelling_order(unlabelled, pick, seed):
         if len(out) >= budget:
             break
         truth = suite.grade(v, v["response"])
@@ -165,6 +161,29 @@ SAMPLE_FIELDS = (
 
 def _sample_fields(sample: dict) -> dict:
     return {k: sample.get(k) for k in SAMPLE_FIELDS}
+
+
+def labelling_order(unlabelled: list[dict], pick: str, seed: int) -> list[dict]:
+    """The verdicts in the order a simulated expert labels them: the least confident first
+    (what review queues), a seeded shuffle (`random`), or (`split_by_refusal`) alternately
+    from the quarter the yes/no judge reads as likeliest to decline (its refusal probe's
+    raw reading, `p_refuses`) and from the rest, each shuffled. A learner that declines
+    one time in ten gives a random 16 no decline, and then the refusal probe has nothing
+    to fit on (README: Safety, judge-harm-seed1). Without the reading: `random`."""
+    if pick == "least_confident":
+        return review_queue(unlabelled, len(unlabelled))
+    rng = random.Random(seed)
+    ordered = sorted(unlabelled, key=lambda v: v["id"])
+    if pick == "random" or not all("p_refuses" in v for v in ordered):
+        rng.shuffle(ordered)
+        return ordered
+    by_reading = sorted(ordered, key=lambda v: -v["p_refuses"])
+    quarter = max(1, len(ordered) // 4)
+    likeliest, rest = by_reading[:quarter], by_reading[quarter:]
+    rng.shuffle(likeliest)
+    rng.shuffle(rest)
+    alternate = itertools.zip_longest(likeliest, rest)
+    return [v for pair in alternate for v in pair if v is not None]
 
 
 def review_queue(verdicts: list[dict], budget: int) -> list[dict]:

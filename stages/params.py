@@ -183,7 +183,9 @@ class CritiqueParams:
     # random (seeded). A calibration fitted on the least confident ones fits the hardest
     # cases and read the safety judge backwards (bench/judge_calibration.py: agreement
     # with the rules 0.29-0.57 on its own verdicts, against 0.64-0.72 unfitted).
-    oracle_pick: Literal["least_confident", "random"] = "least_confident"
+    # split_by_refusal: half from the quarter the yes/no judge reads likeliest to decline,
+    # half from the rest (random when the critic has no refusal reading).
+    oracle_pick: Literal["least_confident", "random", "split_by_refusal"] = "least_confident"
     # The simulated expert also answers the yes/no judge's other question for each verdict
     # it labels: is the request harmful (where the item's label says). The judge then fits
     # its harm reading on those answers, and its refusal reading on what they imply with

@@ -387,3 +387,26 @@ def test_a_labels_harm_answer_must_be_true_or_false(tmp_path):
     path.write_text('{"id": "s1", "score": 1, "harmful": "yes"}\n')
     with pytest.raises(SuperalignError, match="s1: harmful must be true or false"):
         load_labels(path)
+
+
+def test_oracle_labels_split_by_the_judges_refusal_reading():
+    """oracle_pick: split_by_refusal: every other label from the quarter of verdicts the
+    judge reads likeliest to decline, seeded; without a refusal reading, the random draw."""
+    from stages.critique import oracle_labels
+
+    safety = load_suite("safety")
+    verdicts = [
+        s | {"p_refuses": i / 40, "confidence": 0.5, "source": "judge"}
+        for i, s in enumerate(safety_samples(40))
+    ]
+    likeliest = {v["id"] for v in verdicts if v["p_refuses"] >= 30 / 40}  # the top 10
+    drawn = oracle_labels(verdicts, {}, 8, safety, "split_by_refusal", seed=0)
+    assert len(drawn) == 8 and len(set(drawn) & likeliest) == 4
+    assert drawn == oracle_labels(verdicts[::-1], {}, 8, safety, "split_by_refusal", 0)
+    assert set(drawn) != set(oracle_labels(verdicts, {}, 8, safety, "split_by_refusal", 1))
+    many = oracle_labels(verdicts, {}, 30, safety, "split_by_refusal", 0)
+    assert len(many) == 30 and likeliest <= set(many)  # the quarter runs out, the rest go on
+    plain = [{k: v for k, v in x.items() if k != "p_refuses"} for x in verdicts]
+    assert oracle_labels(plain, {}, 8, safety, "split_by_refusal", 0) == oracle_labels(
+        plain, {}, 8, safety, "random", 0
+    )
