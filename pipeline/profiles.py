@@ -285,7 +285,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def seed_groups(root: Path = Path(".")) -> list[dict]:
     """One row per campaign run on several seeds (saved as NAME-seedN; NAME itself counts
-    as seed 0 when it is saved too): how many, the headline gain's mean, min and max, and
+    as seed 0 when it is saved too and NAME-seed0 is not: the same run, once): how many, the headline gain's mean, min and max, and
     the mean change from r0 to the last round of each held-out group (`heldout_labels_*`,
     `heldout_suites_*_accuracy`): for safety, harmful, benign and the mixed-in suites."""
     import statistics
@@ -298,7 +298,7 @@ def seed_groups(root: Path = Path(".")) -> list[dict]:
             members.setdefault(match.group(1), []).append(name)
     rows = []
     for group, names in sorted(members.items()):
-        names = ([group] if group in saved else []) + names
+        names = ([group] if group in saved and f"{group}-seed0" not in saved else []) + names
         if len(names) < 2:
             continue
         gains = [saved[n]["gain"] for n in names if saved[n]["gain"] is not None]

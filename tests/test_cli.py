@@ -184,3 +184,8 @@ def test_status_sums_up_the_seeds_of_a_campaign(tmp_path, monkeypatch):
     seeds_table = result.output.split("seeds of one campaign")[1].splitlines()
     line = next(x for x in seeds_table if x.startswith("rules "))
     assert line.split()[:5] == ["rules", "2", "0.450", "0.400", "0.500"]
+    # NAME-seed0 saved beside NAME (`--seeds 0-2` after a plain run): one seed, not two
+    (tmp_path / "reports/campaigns/rules").rename(tmp_path / "reports/campaigns/rules-seed0")
+    (tmp_path / "reports/campaigns/other").rename(tmp_path / "reports/campaigns/rules")
+    (row,) = seed_groups()
+    assert row["seeds"] == 2 and row["gain_mean"] == pytest.approx(0.45)
