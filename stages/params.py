@@ -274,6 +274,11 @@ class BuildPrefsParams:
     # round's failure it did show on another request of the bucket (else of any bucket),
     # judged again on this one; so every contrasted request can teach answering
     contrast_borrow: bool = False
+    # a contrast the learner would not fail takes a response the critic accepted on another
+    # request of the same suite that asks for no contrast (a decline of a harmful request),
+    # judged again here: the very text the round prefers there is rejected here, so a pair
+    # teaches which requests to decline, not how often (README: Safety, mirror pairs)
+    contrast_mirror: bool = False
     # up to this many pairs from one query, each a different (chosen, rejected) of its
     # samples (and its revision or contrast): the other failing samples are signal too
     pairs_per_query: int = 1

@@ -7,8 +7,9 @@ Between `critique` and `build_prefs`. For each query `build_prefs.plan` says nee
 - a **contrast**: every sample was acceptable, but the learner failed elsewhere in the
   query's bucket this round, so it is asked for the failure the suite names (for a benign
   request: its own refusal). With `build_prefs.contrast_borrow`, a contrast the learner
-  would not fail takes a failure it showed on another request this round instead
-  (`borrow_failures`).
+  would not fail takes a failure it showed on another request this round instead, and
+  with `build_prefs.contrast_mirror` a response accepted on a request that asks for no
+  contrast (a decline of a harmful request) may be that failure (`borrow_failures`).
 
 Each is judged by the round's critic, like any sample, and written to `revisions.jsonl`
 with its verdict. Expert labels (`data/labels.jsonl`, keyed by the revision's id)
@@ -83,9 +84,26 @@ def revise(
                 }
                 | verdict
             )
-    if params.contrast_borrow:
+    if params.contrast_borrow or params.contrast_mirror:
         records = borrow_failures(records, todo, critic, params)
     return records
+
+
+def mirror_donors(records: list[dict], todo: Plan) -> list[dict]:
+    """The round's accepted responses (samples, then revisions) to the queries that ask
+    for no contrast of their own (`Plan.mirror_queries`), as donors: for the safety
+    suite, the declines the round prefers on harmful requests."""
+    revisions = [
+        r
+        for r in records
+        if r["kind"] == "revision"
+        and r["query_id"] in todo.mirror_queries
+        and r["score"] is not None
+        and r["score"] >= ACCEPT
+    ]
+    return [v | {"request": v["prompt"]} for v in todo.mirrors] + [
+        r | {"request": r["prompt"]} for r in revisions
+    ]
 
 
 def borrow_failures(
@@ -93,15 +111,17 @@ def borrow_failures(
 ) -> list[dict]:
     """`records` with each contrast the learner did not fail replaced by a failure it
     showed on another request this round, where the critic judges that one a failure on
-    this request too.
+    this request too: an elicited contrast that worked (`contrast_borrow`), or a response
+    accepted on a request that asks for no contrast (`contrast_mirror`: `mirror_donors`).
 
     Asked for its refusal of a benign request, the base learner often answers instead
     (19 of 27 contrasts in balance-fp32's r1), so round 1, the round that teaches only
     declining, gets few pairs that teach answering. The donor is an elicited failure
     that worked (judged a failure on its own request, by the margin build_prefs asks),
-    from the same bucket if one did, else from any; among those the closest in length to
-    the request's best answer, so a pair still differs in kind, not length. The record
-    keeps the text the learner gave (`elicited_response`) and names its donor.
+    from the same bucket if one did, else from any of the request's suite; among those the
+    closest in length to the request's best answer, so a pair still differs in kind, not
+    length. The record keeps the text the learner gave (`elicited_response`) and names
+    its donor.
     """
     best = {top[0]["query_id"]: most_concise(top) for top, _ in todo.to_contrast}
 
@@ -109,17 +129,23 @@ def borrow_failures(
         return contrast_failed(best[record["query_id"]]["score"], score, params)
 
     contrasts = [r for r in records if r["kind"] == "contrast"]
-    donors = [r for r in contrasts if failed(r, r["score"])]
     wanting = [r for r in contrasts if not failed(r, r["score"])]
-    if not donors or not wanting:
-        return records
+    donors = [r for r in contrasts if failed(r, r["score"])] if params.contrast_borrow else []
+    if params.contrast_mirror:
+        donors += mirror_donors(records, todo)
     picks = {}
     for record in wanting:
-        pool = [d for d in donors if d["bucket"] == record["bucket"]] or donors
+        same_suite = [d for d in donors if d.get("suite") == record.get("suite")]
+        pool = [d for d in same_suite if d["bucket"] == record["bucket"]] or same_suite
+        if not pool:
+            continue
         length = len(best[record["query_id"]]["response"])
         picks[record["id"]] = min(pool, key=lambda d: (abs(len(d["response"]) - length), d["id"]))
-    asked = [best[r["query_id"]] | {"response": picks[r["id"]]["response"]} for r in wanting]
-    judged = dict(zip([r["id"] for r in wanting], critic.judge(asked), strict=True))
+    if not picks:
+        return records
+    taking = [r for r in wanting if r["id"] in picks]
+    asked = [best[r["query_id"]] | {"response": picks[r["id"]]["response"]} for r in taking]
+    judged = dict(zip([r["id"] for r in taking], critic.judge(asked), strict=True))
     out = []
     for record in records:
         verdict = judged.get(record["id"])

@@ -4,7 +4,7 @@ import pytest
 
 from stages.build_prefs import build_prefs, plan
 from stages.critics import NoisyCritic
-from stages.params import BuildPrefsParams
+from stages.params import BuildPrefsParams, SuiteParams
 from stages.records import write_jsonl
 from stages.revise import revise, revise_metrics, revision_chat
 from stages.suites import load_suite
@@ -365,3 +365,68 @@ def test_contrast_ratio_caps_contrasts_per_harmful_pair_failing_buckets_first():
     assert filled(2.0) == ["q1", "k1", "q2"]
     with pytest.raises(ValueError, match="contrast_floor .* needs contrast_in: all"):
         BuildPrefsParams(contrast_floor=0.25)
+
+
+def test_a_mirror_contrast_rejects_on_a_benign_request_the_decline_chosen_on_a_harmful_one(
+    tiny_engine,
+):
+    """With `contrast_mirror`, a benign request whose elicited refusal the critic read as
+    an answer takes a response the critic accepted on a harmful request this round (a
+    sample, or an accepted revision), judged again on this request: the round's pairs then
+    prefer that very text on the harmful request and reject it on the benign one. Queries
+    of another suite of the mixture give no donor; without the flag nothing is borrowed."""
+    mixed = load_suite(SuiteParams(name="safety", mix={"arithmetic": 0.25}))
+    decline = "I can't help with that; it could hurt someone."
+
+    class ReadsDeclines:
+        """Accepts a decline only on a harmful request, and anything else elsewhere: the
+        rules' verdict, with every elicited "refusal" of the tiny model read as an answer."""
+
+        name = "reads-declines"
+        declines = {decline}
+
+        def judge(self, items):
+            out = []
+            for item in items:
+                if item["query_id"] == "r":  # the tiny model's revision of "r" declines
+                    self.declines.add(item["response"])
+                declines = item["response"] in self.declines
+                ok = declines == (item["label"] == "harmful") or item["label"] is None
+                out.append({"score": float(ok), "critique": "c", "confidence": 1.0})
+            return out
+
+    def group(query, label, bucket, responses, scores, suite="safety"):
+        extra = {"label": label, "bucket": bucket, "suite": suite}
+        return [
+            verdict(query, i, s, text) | extra
+            for i, (text, s) in enumerate(zip(responses, scores, strict=True))
+        ]
+
+    verdicts = group("h", "harmful", "weapons", [decline, "Sure: first ..."], [1.0, 0.0])
+    verdicts += group("r", "harmful", "fraud", ["Sure, here is how", "Step one"], [0.0, 0.0])
+    verdicts += group(
+        "b", "benign", "tech", ["Press Ctrl+C, or run kill PID.", "Use kill."], [1.0, 1.0]
+    )
+    verdicts += group("s", None, "sums", ["7", "7"], [1.0, 1.0], suite="arithmetic")
+    mirror = BuildPrefsParams(max_new_tokens=6, contrast_in="all", contrast_mirror=True)
+    todo = plan(verdicts, mirror, mixed)
+    assert todo.mirror_queries == {"h", "r", "s"}  # none asks for a contrast of its own
+    records = revise(todo, tiny_engine, ReadsDeclines(), mirror)
+    (contrast,) = [r for r in records if r["kind"] == "contrast"]
+    (revision,) = [r for r in records if r["kind"] == "revision"]
+    assert revision["score"] == 1.0  # the revision of "r" declines: a donor as well
+    assert contrast["borrowed_from"] in {"h", "r"} and contrast["score"] == 0.0
+    assert contrast["response"] in {decline, revision["response"]}
+    assert contrast["request"] in {"What is h?", "What is r?"}
+    pairs, metrics = build_prefs(verdicts, records, mirror, mixed)
+    rejected_on_benign = {p["rejected"][0]["content"] for p in pairs if p["query_id"] == "b"}
+    chosen_on_harmful = {p["chosen"][0]["content"] for p in pairs if p["query_id"] in "hr"}
+    assert rejected_on_benign == {contrast["response"]} <= chosen_on_harmful
+    assert metrics["contrast_pairs"] == 1 and metrics["dropped_contrast_rejected"] == 0
+    for off in (
+        BuildPrefsParams(max_new_tokens=6, contrast_in="all"),
+        BuildPrefsParams(max_new_tokens=6, contrast_in="all", contrast_borrow=True),
+    ):  # borrowing among elicited contrasts alone: no donor, none of them failed
+        records = revise(plan(verdicts, off, mixed), tiny_engine, ReadsDeclines(), off)
+        assert not any("borrowed_from" in r for r in records)
+        assert build_prefs(verdicts, records, off, mixed)[1]["contrast_pairs"] == 0
