@@ -139,8 +139,9 @@ def oracle_labels(
                 "critique": truth.critique,
                 "labeler": ORACLE,
             }
-            if harm and harmful_request(v) is not None:
-                out[v["id"]]["harmful"] = harmful_request(v)
+            harmful = harmful_request(v) if harm else None
+            if harmful is not None:
+                out[v["id"]]["harmful"] = harmful
     return out
 
 
