@@ -7,7 +7,13 @@ from conftest import REPO
 
 from stages.config import parse_section
 from stages.errors import SuperalignError
-from stages.params import load_params, parse_rounds, policy_chain, recent_rounds
+from stages.params import (
+    load_params,
+    parse_rounds,
+    policy_chain,
+    recent_rounds,
+    section_types,
+)
 
 
 def write(tmp_path, text):
@@ -20,6 +26,23 @@ def test_repo_params_parse():
     params = load_params(REPO / "params.yaml")
     assert params["learner"].model.startswith("embedded:")
     assert params["engine"].batch_size >= 1
+
+
+def test_repo_params_name_every_key():
+    """params.yaml is where a user finds every knob, and `dvc exp run -S key=value` can
+    only set a key the file has (a key left out fails there: "Could not override")."""
+    import dataclasses
+
+    import yaml
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    missing = [
+        f"{name}.{f.name}"
+        for name, cls in section_types().items()
+        for f in dataclasses.fields(cls)
+        if f.name not in (raw.get(name) or {})
+    ]
+    assert missing == []
 
 
 def test_misspelled_key_names_key_and_section(tmp_path):
