@@ -189,3 +189,18 @@ def test_status_sums_up_the_seeds_of_a_campaign(tmp_path, monkeypatch):
     (tmp_path / "reports/campaigns/other").rename(tmp_path / "reports/campaigns/rules")
     (row,) = seed_groups()
     assert row["seeds"] == 2 and row["gain_mean"] == pytest.approx(0.45)
+
+
+def test_every_committed_profile_passes_the_params_schema():
+    """A profile is what a user runs (`superalign exp NAME`): each one in profiles/ must
+    resolve (its `extends` chain) and give overrides the params schema accepts."""
+    from conftest import REPO
+
+    from pipeline.profiles import overrides, read_profile
+
+    names = sorted(p.stem for p in (REPO / "profiles").glob("*.yaml"))
+    assert {"safety", "safety-judge", "safety-mirror"} <= set(names)
+    for name in names:
+        assert overrides(read_profile(name, REPO), REPO / "params.yaml")
+    mirror = overrides(read_profile("safety-mirror", REPO), REPO / "params.yaml")
+    assert "build_prefs.contrast_mirror=true" in mirror and "train.learning_rate=0.0005" in mirror
