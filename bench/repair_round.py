@@ -47,7 +47,7 @@ def main() -> None:
     verdicts = read_jsonl(round_dir / "verdicts.jsonl", required=VERDICT)
     records = read_jsonl(round_dir / "revisions.jsonl", required=REVISION)
     suite = load_suite(params["suite"])
-    if p.contrast_borrow or p.contrast_mirror:
+    if p.borrows:
         critic = load_critic(params, suite, args.rubric, args.base)
         records = borrow_failures(records, plan(verdicts, p, suite), critic, p)
     pairs, metrics = build_prefs(verdicts, records, p, suite)

@@ -300,6 +300,11 @@ class BuildPrefsParams:
                     "it needs contrast_in: all"
                 )
 
+    @property
+    def borrows(self) -> bool:
+        """Whether a contrast the learner would not fail borrows another response."""
+        return self.contrast_borrow or self.contrast_mirror
+
 
 @dataclass(frozen=True)
 class TrainParams:

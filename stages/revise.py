@@ -84,7 +84,7 @@ def revise(
                 }
                 | verdict
             )
-    if params.contrast_borrow or params.contrast_mirror:
+    if params.borrows:
         records = borrow_failures(records, todo, critic, params)
     return records
 
