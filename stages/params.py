@@ -333,6 +333,10 @@ class TrainParams:
     # r3 pairs, without vs with r2's replayed: 0.433 vs 0.463 in one campaign, 0.475 vs
     # 0.467 in the next (bench/one_round.py): within the noise of one round.
     replay_rounds: int = 1
+    # At most this many pairs a round (null: all of them). A round's training time is about
+    # linear in its pairs (bench/round_time.py), so this holds a round to a time limit.
+    # Over it, replayed pairs go first, then this round's own, drawn under `seed`.
+    max_pairs: int | None = None
     # auto: bf16 autocast where the hardware has native bf16 (27% faster per step than
     # fp32 on this 2-core EPYC, same losses), else fp32. Master weights stay fp32.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
@@ -354,6 +358,8 @@ class TrainParams:
             raise ValueError("learning_rate and epochs must be > 0 and batch_size >= 1")
         if self.replay_rounds < 0:
             raise ValueError(f"replay_rounds must be >= 0, got {self.replay_rounds}")
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise ValueError(f"max_pairs must be >= 1 or null, got {self.max_pairs}")
         weights = self.loss_weights
         if weights is not None and (
             len(weights) != len(self.loss_type) or any(w < 0 for w in weights)

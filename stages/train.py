@@ -9,7 +9,8 @@ Replay: each round also writes the pairs it was trained on (`data/rounds/rK/trai
 each tagged with the round that built it; `prepare` writes r0's, empty), and round K
 trains on its own pairs plus those of the last `replay_rounds` rounds, read from round
 K-1's file, a dependency `dvc dag` shows. Later rounds have fewer, harder pairs;
-replaying the round before keeps what it taught.
+replaying the round before keeps what it taught. With `train.max_pairs` a round trains
+on at most that many (replayed pairs dropped first), which holds its time.
 
 With `train.step_scales`, the adapter stored is the trained one scaled by the step the
 validation set chose (step.py); the pairs it learned from are written all the same.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import gc
 import math
+import random
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,6 +51,23 @@ def replayed_pairs(prev_trained_on: Path, replay: list[str]) -> list[dict]:
     return [p for p in pairs if p["round"] in replay]
 
 
+def cap_pairs(
+    pairs: Sequence[dict], replay: Sequence[dict], max_pairs: int | None, seed: int
+) -> tuple[list[dict], list[dict]]:
+    """At most `max_pairs` of `pairs` + `replay`: replayed pairs are dropped first (the
+    round before already learned from them), then this round's own; those kept are drawn
+    under `seed` and keep their order."""
+    pairs, replay = list(pairs), list(replay)
+    if max_pairs is None or len(pairs) + len(replay) <= max_pairs:
+        return pairs, replay
+    rng = random.Random(seed)
+
+    def draw(items: list[dict], k: int) -> list[dict]:
+        return [items[i] for i in sorted(rng.sample(range(len(items)), k))]
+
+    return draw(pairs, min(len(pairs), max_pairs)), draw(replay, max(0, max_pairs - len(pairs)))
+
+
 def train(
     pairs: list[dict],
     model,
@@ -60,9 +79,10 @@ def train(
     replay: Sequence[dict] = (),
     trained_on_path: str | Path | None = None,
 ) -> dict:
-    """Train a fresh LoRA adapter on `pairs` + `replay`; save the adapter to `out_dir`
-    (the adapter only, never a model copy) and the pairs it learned from to
-    `trained_on_path` (this round's tagged `round_name`, replayed ones keep their tag).
+    """Train a fresh LoRA adapter on `pairs` + `replay` (at most `params.max_pairs` of
+    them); save the adapter to `out_dir` (the adapter only, never a model copy) and the
+    pairs it learned from to `trained_on_path` (this round's tagged `round_name`, replayed
+    ones keep their tag).
     """
     from datasets import Dataset
     from peft import LoraConfig
@@ -75,7 +95,9 @@ def train(
             "train: the preference set is empty, nothing to learn from "
             "(see build_prefs metrics: every query was dropped)"
         )
-    trained_on = [p | {"round": round_name} for p in pairs] + list(replay)
+    offered = len(pairs) + len(replay)
+    pairs, replay = cap_pairs(pairs, replay, params.max_pairs, params.seed)
+    trained_on = [p | {"round": round_name} for p in pairs] + replay
     dataset = Dataset.from_list(
         [
             {"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]}
@@ -150,6 +172,7 @@ def train(
         write_jsonl(trained_on_path, trained_on)
     return train_metrics(history, result.metrics, len(trained_on)) | {
         "replayed_pairs": len(replay),
+        "dropped_by_cap": offered - len(trained_on),
         "attention": attention,
     }
 
@@ -233,7 +256,8 @@ def main(stage: Stage) -> None:
             metrics |= report
     stage.write_metrics(args.metrics, metrics)
     print(
-        f"train@{stage.round}: {metrics['pairs']} pairs ({len(replay)} replayed), "
+        f"train@{stage.round}: {metrics['pairs']} pairs ({metrics['replayed_pairs']} replayed, "
+        f"{metrics['dropped_by_cap']} dropped by train.max_pairs), "
         f"{metrics['steps']} steps, "
         f"loss {metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}, "
         f"reward accuracy {metrics['reward_accuracy'] or 0:.2f}"

@@ -10,7 +10,7 @@ from stages.models import load_checkpoint
 from stages.params import RoundSpec, TrainParams
 from stages.policy import load_policy
 from stages.records import read_jsonl, write_jsonl
-from stages.train import replayed_pairs, train
+from stages.train import cap_pairs, replayed_pairs, train
 
 PARAMS = TrainParams(
     batch_size=4, lora_r=4, lora_alpha=8, max_length=64, learning_rate=1e-3, epochs=1.0
@@ -118,3 +118,45 @@ def test_loss_weights_scale_each_term(tiny_model_dir, tmp_path):
 def test_loss_weights_must_match_the_loss_terms(weights):
     with pytest.raises(ValueError, match="one weight >= 0 per loss_type"):
         TrainParams(loss_weights=weights)
+
+
+def test_cap_drops_replayed_pairs_first_then_the_rounds_own():
+    own = [{"id": f"own{i}"} for i in range(6)]
+    replay = [{"id": f"old{i}"} for i in range(5)]
+    assert cap_pairs(own, replay, None, 0) == (own, replay)
+    assert cap_pairs(own, replay, 11, 0) == (own, replay)  # at the cap: nothing dropped
+    kept_own, kept_replay = cap_pairs(own, replay, 8, seed=0)
+    assert kept_own == own and len(kept_replay) == 2
+    assert kept_replay == sorted(kept_replay, key=replay.index)  # drawn, order kept
+    kept_own, kept_replay = cap_pairs(own, replay, 4, seed=0)
+    assert len(kept_own) == 4 and kept_replay == []
+    assert set(map(str, kept_own)) <= set(map(str, own))
+    assert cap_pairs(own, replay, 4, seed=0) == (kept_own, kept_replay)  # deterministic
+    draws = {tuple(p["id"] for p in cap_pairs(own, replay, 8, seed=s)[1]) for s in range(20)}
+    assert len(draws) > 1  # the seed decides which replayed pairs stay
+
+
+def test_max_pairs_caps_what_a_round_trains_on(tiny_model_dir, tmp_path):
+    model, tokenizer = load_checkpoint(tiny_model_dir)
+    replay = [p | {"round": "r1"} for p in pairs(6)]
+    metrics = train(
+        pairs(4),
+        model,
+        tokenizer,
+        dataclasses.replace(PARAMS, max_pairs=6),
+        tmp_path / "r2",
+        round_name="r2",
+        replay=replay,
+        trained_on_path=tmp_path / "trained_on.jsonl",
+    )
+    trained_on = read_jsonl(tmp_path / "trained_on.jsonl")
+    assert [p["round"] for p in trained_on] == ["r2"] * 4 + ["r1"] * 2
+    assert metrics["pairs"] == 6 and metrics["replayed_pairs"] == 2
+    assert metrics["dropped_by_cap"] == 4
+    assert metrics["steps"] == 2  # 6 pairs in batches of 4
+
+
+@pytest.mark.parametrize("cap", [0, -3])
+def test_max_pairs_must_be_positive(cap):
+    with pytest.raises(ValueError, match="max_pairs must be >= 1"):
+        TrainParams(max_pairs=cap)
