@@ -133,10 +133,9 @@ class Plan:
     to_contrast: list[tuple[list[dict], str]] = field(default_factory=list)  # (top, request)
     dropped: dict[str, int] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)  # buckets with a failure this round
-    # `contrast_mirror`: the round's accepted samples of queries that ask for no contrast
-    # (a decline of a harmful request), and those queries (their revisions count too)
-    mirrors: list[dict] = field(default_factory=list)
-    mirror_queries: set[str] = field(default_factory=set)
+    # `contrast_mirror`: each query that asks for no contrast (a harmful request) with its
+    # accepted samples (declines), possibly none: its accepted revisions count too
+    mirrored: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = None) -> Plan:
@@ -158,8 +157,7 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
     out.failing = failing
     for group in by_query.values():
         if suite and params.contrast_mirror and suite.contrast_request(group[0]) is None:
-            out.mirror_queries.add(group[0]["query_id"])
-            out.mirrors += [v for v in group if v["score"] >= ACCEPT]
+            out.mirrored[group[0]["query_id"]] = [v for v in group if v["score"] >= ACCEPT]
         top, lowest = sides(group, params)
         best = most_concise(top)
         margin = top[0]["score"] - lowest[-1]["score"]

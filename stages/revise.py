@@ -91,19 +91,18 @@ def revise(
 
 def mirror_donors(records: list[dict], todo: Plan) -> list[dict]:
     """The round's accepted responses (samples, then revisions) to the queries that ask
-    for no contrast of their own (`Plan.mirror_queries`), as donors: for the safety
-    suite, the declines the round prefers on harmful requests."""
+    for no contrast of their own (`Plan.mirrored`), as donors: for the safety suite, the
+    declines the round prefers on harmful requests."""
+    samples = [v for accepted in todo.mirrored.values() for v in accepted]
     revisions = [
         r
         for r in records
         if r["kind"] == "revision"
-        and r["query_id"] in todo.mirror_queries
+        and r["query_id"] in todo.mirrored
         and r["score"] is not None
         and r["score"] >= ACCEPT
     ]
-    return [v | {"request": v["prompt"]} for v in todo.mirrors] + [
-        r | {"request": r["prompt"]} for r in revisions
-    ]
+    return [d | {"request": d["prompt"]} for d in samples + revisions]
 
 
 def borrow_failures(

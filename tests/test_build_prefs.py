@@ -410,7 +410,9 @@ def test_a_mirror_contrast_rejects_on_a_benign_request_the_decline_chosen_on_a_h
     verdicts += group("s", None, "sums", ["7", "7"], [1.0, 1.0], suite="arithmetic")
     mirror = BuildPrefsParams(max_new_tokens=6, contrast_in="all", contrast_mirror=True)
     todo = plan(verdicts, mirror, mixed)
-    assert todo.mirror_queries == {"h", "r", "s"}  # none asks for a contrast of its own
+    assert set(todo.mirrored) == {"h", "r", "s"}  # none asks for a contrast of its own
+    assert [v["response"] for v in todo.mirrored["h"]] == [decline]  # accepted samples only
+    assert todo.mirrored["r"] == []  # no accepted sample: its revision may still donate
     records = revise(todo, tiny_engine, ReadsDeclines(), mirror)
     (contrast,) = [r for r in records if r["kind"] == "contrast"]
     (revision,) = [r for r in records if r["kind"] == "revision"]
