@@ -9,8 +9,8 @@ Replay: each round also writes the pairs it was trained on (`data/rounds/rK/trai
 each tagged with the round that built it; `prepare` writes r0's, empty), and round K
 trains on its own pairs plus those of the last `replay_rounds` rounds, read from round
 K-1's file, a dependency `dvc dag` shows. Later rounds have fewer, harder pairs;
-replaying the round before keeps what it taught. With `train.max_pairs` a round trains
-on at most that many (replayed pairs dropped first), which holds its time.
+replaying the round before keeps what it taught. `train.max_pairs` caps a round's pairs
+(which go first: `TrainParams.max_pairs`).
 
 With `train.step_scales`, the adapter stored is the trained one scaled by the step the
 validation set chose (step.py); the pairs it learned from are written all the same.
