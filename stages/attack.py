@@ -22,18 +22,21 @@ import dataclasses
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 
 from .engine import Engine, SamplingParams
 from .errors import SuperalignError
 from .params import AttackParams
+from .policy import load_policy
 from .records import read_jsonl, record_id, write_jsonl
 from .schema import QUERY, RESULT
 from .served import ServedEngine, load_engine
 from .stage import Stage, option, stage_main
 from .suites import load_suite
-from .suites.base import QuerySource
+from .suites.base import QuerySource, Suite, bucket_of
 from .text import distinct_n, jaccard, ngrams, words
 from .tracking import round_number
+from .yes_no_judge import plain_refusal_likelihood
 
 
 def bucket_stats(results: list[dict]) -> dict[str, tuple[int, int]]:
@@ -100,10 +103,46 @@ def cap_counts(
     return capped, (dry if overflow else {})
 
 
-def adaptive_attack(
-    prev_results: list[dict], params: AttackParams, round_name: str, source: QuerySource
+# Reads how close the learner is to failing each item; None for an item it does not screen
+Screen = Callable[[list[dict]], list[float | None]]
+
+
+def screened_draw(
+    source: QuerySource, counts: dict[str, int], seed: int, times: int, screen: Screen
 ) -> tuple[list[dict], dict]:
-    """`params.queries` queries from `source`, allocated by the bandit; (queries, metrics)."""
+    """`counts[b]` items from each bucket b: `times` as many drawn at random (as many as
+    the bucket holds, if fewer), and where `screen` reads a bucket's items, the ones it
+    reads highest (else the first drawn); (items in bucket order, metrics)."""
+    room = source.room()
+    wide = source.draw({b: min(room[b], n * times) for b, n in counts.items()}, seed)
+    reading = dict(zip((q["id"] for q in wide), screen(wide)))
+    by_bucket: dict[str, list[dict]] = {}
+    for q in wide:
+        by_bucket.setdefault(bucket_of(q), []).append(q)
+    kept, read_kept, read_all = [], [], []
+    for b, items in by_bucket.items():
+        read = [reading[q["id"]] for q in items]
+        if any(r is not None for r in read):
+            items = sorted(items, key=lambda q: -(reading[q["id"]] or 0.0))  # stable
+            read_all += [r for r in read if r is not None]
+            read_kept += [reading[q["id"]] for q in items[: counts[b]]]
+        kept += items[: counts[b]]
+    metrics = {"screened": len(read_kept)}
+    if read_kept:  # how far the screen moved the draw: its reading, kept vs drawn
+        metrics["screen_reading.kept"] = sum(read_kept) / len(read_kept)
+        metrics["screen_reading.drawn"] = sum(read_all) / len(read_all)
+    return kept, metrics
+
+
+def adaptive_attack(
+    prev_results: list[dict],
+    params: AttackParams,
+    round_name: str,
+    source: QuerySource,
+    screen: Screen | None = None,
+) -> tuple[list[dict], dict]:
+    """`params.queries` queries from `source`, allocated by the bandit, screened by the
+    learner's reading when `params.screen` > 1; (queries, metrics)."""
     if not source.buckets:
         raise SuperalignError(
             "attack: the suite has nothing to draw from (no attack pool, no generator); "
@@ -120,8 +159,12 @@ def adaptive_attack(
         params.objective,
     )
     counts, dry = cap_counts(counts, source.room())
-    queries = source.draw(counts, seed)
-    metrics = {
+    metrics = {}
+    if params.screen > 1 and screen is not None:
+        queries, metrics = screened_draw(source, counts, seed, params.screen, screen)
+    else:
+        queries = source.draw(counts, seed)
+    metrics |= {
         "queries": len(queries),
         "shortfall": params.queries - len(queries),
         "buckets_targeted": sum(1 for n in counts.values() if n),
@@ -150,6 +193,7 @@ def mixed_attack(
     params: AttackParams,
     round_name: str,
     sources: list[tuple[QuerySource, float]],
+    screen: Screen | None = None,
 ) -> tuple[list[dict], dict]:
     """The adaptive attack over each source with its share of the queries (one source,
     all of them, for a suite that is not a mixture); metrics summed, per-bucket ones kept."""
@@ -158,7 +202,7 @@ def mixed_attack(
         if not n:
             continue
         part, part_metrics = adaptive_attack(
-            prev_results, dataclasses.replace(params, queries=n), round_name, source
+            prev_results, dataclasses.replace(params, queries=n), round_name, source, screen
         )
         queries += part
         for key, value in part_metrics.items():
@@ -276,6 +320,22 @@ def successful_attacks(prev_results: list[dict]) -> list[str]:
     )
 
 
+def learner_screen(stage: Stage, suite: Suite) -> Screen:
+    """The round's learner reading, for each request the suite contrasts (a benign one),
+    how readily it would refuse it."""
+    args, params = stage.args, stage.params
+    model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
+    learner = Engine(model, tokenizer, params["engine"])
+
+    def screen(items: list[dict]) -> list[float | None]:
+        asked = [q for q in items if suite.contrast_request(q) is not None]
+        read = plain_refusal_likelihood(learner, [q["prompt"] for q in asked])
+        by_id = {q["id"]: r for q, r in zip(asked, read)}
+        return [by_id.get(q["id"]) for q in items]
+
+    return screen
+
+
 def attacker_engine(stage: Stage) -> Engine | ServedEngine:
     p: AttackParams = stage.params["attack"]
     engine, _ = load_engine(
@@ -297,6 +357,8 @@ def attacker_engine(stage: Stage) -> Engine | ServedEngine:
     option("--validation", required=True, help="the suite's validation set: never emitted"),
     option("--seeds", required=True, help="seed topics for the llm attacker"),
     option("--base", required=True, help="base checkpoint (default attacker model)"),
+    option("--policy", required=True, help="the round's learner: the previous round"),
+    option("--models", required=True, help="directory of the rounds' checkpoints"),
     option("--out", required=True),
     option("--metrics", required=True),
     logs=("attack", "suite", "served"),
@@ -311,7 +373,8 @@ def main(stage: Stage) -> None:
     suite = load_suite(stage.params["suite"])
     if p.kind == "adaptive":
         sources = suite.attack_sources(read_jsonl(args.pool, required=QUERY), unseen)
-        queries, metrics = mixed_attack(prev, p, stage.round, sources)
+        screen = learner_screen(stage, suite) if p.screen > 1 else None
+        queries, metrics = mixed_attack(prev, p, stage.round, sources, screen)
     else:
         queries, metrics = llm_attack(
             attacker_engine(stage),

@@ -135,6 +135,11 @@ class AttackParams:
     # adaptive: a bandit over the suite's buckets
     exploration: float = 0.25  # share of queries spread evenly over all buckets
     objective: Literal["frontier", "failure"] = "frontier"  # weight f(1-f), or f
+    # requests the suite contrasts (safety: benign ones): draw this many times a bucket's
+    # quota at random and keep those the round's learner is closest to refusing (a plain
+    # refusal's likelihood as its reply), so answering is taught where over-refusal is
+    # coming before the evaluation shows it. 1: no screen, the learner is not loaded
+    screen: int = 1
     # llm
     attacker_model: str | None = None  # null = the base learner; or embedded:/dir/HF id
     few_shot: int = 4  # earlier successful attacks shown per request
@@ -148,6 +153,8 @@ class AttackParams:
             raise ValueError(f"queries must be >= 1, got {self.queries}")
         if not 0 <= self.exploration <= 1:
             raise ValueError(f"exploration must be in [0, 1], got {self.exploration}")
+        if self.screen < 1:
+            raise ValueError(f"screen must be at least 1, got {self.screen}")
 
 
 @dataclass(frozen=True)
