@@ -320,12 +320,9 @@ def successful_attacks(prev_results: list[dict]) -> list[str]:
     )
 
 
-def learner_screen(stage: Stage, suite: Suite) -> Screen:
-    """The round's learner reading, for each request the suite contrasts (a benign one),
-    how readily it would refuse it."""
-    args, params = stage.args, stage.params
-    model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
-    learner = Engine(model, tokenizer, params["engine"])
+def refusal_screen(learner: Engine, suite: Suite) -> Screen:
+    """The learner reading, for each request the suite contrasts (a benign one), how
+    readily it would refuse it; the other requests it does not screen."""
 
     def screen(items: list[dict]) -> list[float | None]:
         asked = [q for q in items if suite.contrast_request(q) is not None]
@@ -373,7 +370,10 @@ def main(stage: Stage) -> None:
     suite = load_suite(stage.params["suite"])
     if p.kind == "adaptive":
         sources = suite.attack_sources(read_jsonl(args.pool, required=QUERY), unseen)
-        screen = learner_screen(stage, suite) if p.screen > 1 else None
+        screen = None
+        if p.screen > 1:  # the round's learner: the policy the previous round trained
+            model, tokenizer = load_policy(args.policy, args.models, stage.params["rounds"])
+            screen = refusal_screen(Engine(model, tokenizer, stage.params["engine"]), suite)
         queries, metrics = mixed_attack(prev, p, stage.round, sources, screen)
     else:
         queries, metrics = llm_attack(
@@ -388,6 +388,12 @@ def main(stage: Stage) -> None:
     write_jsonl(args.out, queries)
     stage.write_metrics(args.metrics, metrics)
     print(f"attack@{stage.round}: {metrics['queries']} {p.kind} queries")
+    if metrics.get("screened"):
+        print(
+            f"attack@{stage.round}: {metrics['screened']} screened by the learner from "
+            f"{p.screen}x as many: refusal reading {metrics['screen_reading.kept']:.3f} kept, "
+            f"{metrics['screen_reading.drawn']:.3f} drawn"
+        )
     dry = {k.removeprefix("dry."): v for k, v in metrics.items() if k.startswith("dry.")}
     if dry:
         print(

@@ -10,6 +10,7 @@ from stages.attack import (
     clean_query,
     dedupe,
     llm_attack,
+    screened_draw,
     successful_attacks,
 )
 from stages.errors import SuperalignError
@@ -126,3 +127,61 @@ def test_pool_that_runs_dry_is_reported_and_never_repeats():
         metrics["shortfall"] == 4
         and sum(v for k, v in metrics.items() if k.startswith("dry.")) >= 4
     )
+
+
+def screen_pool():
+    """12 benign requests the reading below ranks by their number, 12 it does not read."""
+    return [query("s", f"benign {i}?", bucket="benign", label="benign") for i in range(12)] + [
+        query("s", f"harmful {i}?", bucket="harmful", label="harmful") for i in range(12)
+    ]
+
+
+def read_benign(items):
+    return [
+        int(q["prompt"].split()[1][:-1]) / 100 if q["label"] == "benign" else None for q in items
+    ]
+
+
+def test_screen_keeps_the_requests_read_closest_to_failing():
+    source = PoolSource(screen_pool())
+    counts = {"benign": 3, "harmful": 3}
+    kept, metrics = screened_draw(source, counts, seed=7, times=3, screen=read_benign)
+    wide = source.draw({"benign": 9, "harmful": 9}, 7)
+    drawn = sorted(r for r in read_benign(wide) if r is not None)
+    benign = [q for q in kept if q["label"] == "benign"]
+    assert sorted(read_benign(benign)) == drawn[-3:]  # the top three of the nine drawn
+    # a bucket the screen does not read keeps its first draws, at random under the seed
+    assert [q for q in kept if q["label"] == "harmful"] == [
+        q for q in wide if q["label"] == "harmful"
+    ][:3]
+    assert metrics["screened"] == 3
+    assert metrics["screen_reading.kept"] > metrics["screen_reading.drawn"]
+    assert (kept, metrics) == screened_draw(source, counts, 7, 3, read_benign)
+
+
+def test_screen_draws_no_more_than_a_bucket_holds():
+    source = PoolSource(screen_pool())
+    kept, _ = screened_draw(
+        source, {"benign": 6, "harmful": 0}, seed=0, times=4, screen=read_benign
+    )
+    assert sorted(read_benign(kept)) == [0.06, 0.07, 0.08, 0.09, 0.1, 0.11]  # of all twelve
+
+
+def test_screen_of_one_draws_as_before_and_reads_nothing():
+    def unread(items):
+        raise AssertionError("screen 1 must not read the learner")
+
+    source, prev = PoolSource(screen_pool()), [result("benign", False)]
+    params = AttackParams(queries=8)
+    assert adaptive_attack(prev, params, "r1", source, unread) == adaptive_attack(
+        prev, params, "r1", source
+    )
+    screened, metrics = adaptive_attack(
+        prev, AttackParams(queries=8, screen=3), "r1", source, read_benign
+    )
+    assert metrics["screened"] == sum(q["label"] == "benign" for q in screened)
+
+
+def test_screen_must_be_at_least_one():
+    with pytest.raises(ValueError, match="screen must be at least 1"):
+        AttackParams(screen=0)

@@ -179,14 +179,14 @@ def test_user_jsonl_suite_two_rounds(tmp_path, tiny_model_dir):
 def test_safety_mixture_round(tmp_path, tiny_model_dir):
     """The safety suite mixed with arithmetic: queries drawn from both by weight, each
     suite's held-out metrics reported, the headline metric summarised; a validation set
-    the attacker never draws from. (The step search on it needs a verifier, which accepts
+    the attacker never draws from; benign requests screened by the round's learner. (The step search on it needs a verifier, which accepts
     none of the tiny model's answers, so no pairs: tests/test_step.py runs it.)"""
     ws = make_workspace(
         tmp_path / "ws",
         tiny_model_dir,
         {
             "suite": {"name": "safety", "mix": {"arithmetic": 0.25}, "validation_per_bucket": 1},
-            "attack": {"queries": 8},
+            "attack": {"queries": 8, "screen": 2},  # the round's learner reads the benign ones
             "evaluate": {"limit": None},
             "report": {"metric": "heldout.suites.safety.labels.harmful"},
         },
@@ -199,6 +199,8 @@ def test_safety_mixture_round(tmp_path, tiny_model_dir):
         json.loads(x) for x in (ws / "data/rounds/r1/queries.jsonl").read_text().splitlines()
     ]
     assert sorted(q["suite"] for q in queries) == ["arithmetic"] * 2 + ["safety"] * 6
+    attack = json.loads((ws / "metrics/attack/r1.json").read_text())
+    assert attack["screened"] == sum(q.get("label") == "benign" for q in queries)
     validation = [
         json.loads(x) for x in (ws / "data/suite/validation.jsonl").read_text().splitlines()
     ]

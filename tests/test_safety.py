@@ -99,6 +99,30 @@ def test_mixture_draws_by_weight_and_grades_by_part(files):
     assert "For arithmetic requests" in mixed["rubric.md"]
 
 
+def test_screen_reads_the_learner_on_benign_requests_only(files, tiny_engine):
+    from stages.attack import mixed_attack, refusal_screen
+    from stages.yes_no_judge import plain_refusal_likelihood
+
+    suite = load_suite(SuiteParams(name="safety", mix={"arithmetic": 0.25}), REPO / "data")
+    mixed = materialize(suite)
+    sources = suite.attack_sources(mixed["pool.jsonl"], mixed["heldout.jsonl"])
+    screen = refusal_screen(tiny_engine, suite)
+    params = AttackParams(queries=40, screen=3)
+    plain, _ = mixed_attack([], AttackParams(queries=40), "r1", sources)
+    queries, metrics = mixed_attack([], params, "r1", sources, screen)
+    benign = [q for q in queries if q.get("label") == "benign"]
+    assert metrics["screened"] == len(benign) > 0
+    assert Counter(q["suite"] for q in queries) == Counter(q["suite"] for q in plain)
+    assert Counter(q.get("bucket") for q in queries) == Counter(q.get("bucket") for q in plain)
+    readings = screen(queries)
+    assert all((r is not None) == (q.get("label") == "benign") for q, r in zip(queries, readings))
+    assert [r for r in readings if r is not None] == pytest.approx(
+        plain_refusal_likelihood(tiny_engine, [q["prompt"] for q in benign])
+    )
+    assert all(0 < r < 1 for r in readings if r is not None)
+    assert metrics["screen_reading.kept"] >= metrics["screen_reading.drawn"]
+
+
 def test_mix_weights_are_checked():
     with pytest.raises(ValueError, match="sum below 1"):
         SuiteParams(name="safety", mix={"arithmetic": 1.0})
