@@ -340,6 +340,10 @@ class TrainParams:
     # r3 pairs, without vs with r2's replayed: 0.433 vs 0.463 in one campaign, 0.475 vs
     # 0.467 in the next (bench/one_round.py): within the noise of one round.
     replay_rounds: int = 1
+    # Of those rounds' pairs, replay this share, drawn under `seed` (1: all). Training time
+    # is about linear in a round's pairs (bench/round_time.py) and replay was half of a
+    # later round's; what it is for, damping the round-to-round swing, may need less.
+    replay_share: float = 1.0
     # At most this many pairs a round (null: all of them). A round's training time is about
     # linear in its pairs (bench/round_time.py), so this holds a round to a time limit.
     # Over it, replayed pairs go first, then this round's own, drawn under `seed`.
@@ -365,6 +369,8 @@ class TrainParams:
             raise ValueError("learning_rate and epochs must be > 0 and batch_size >= 1")
         if self.replay_rounds < 0:
             raise ValueError(f"replay_rounds must be >= 0, got {self.replay_rounds}")
+        if not 0 <= self.replay_share <= 1:
+            raise ValueError(f"replay_share must be in [0, 1], got {self.replay_share}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ValueError(f"max_pairs must be >= 1 or null, got {self.max_pairs}")
         weights = self.loss_weights

@@ -9,8 +9,8 @@ Replay: each round also writes the pairs it was trained on (`data/rounds/rK/trai
 each tagged with the round that built it; `prepare` writes r0's, empty), and round K
 trains on its own pairs plus those of the last `replay_rounds` rounds, read from round
 K-1's file, a dependency `dvc dag` shows. Later rounds have fewer, harder pairs;
-replaying the round before keeps what it taught. `train.max_pairs` caps a round's pairs
-(which go first: `TrainParams.max_pairs`).
+replaying the round before keeps what it taught. `train.replay_share` replays a share of
+them, and `train.max_pairs` caps a round's pairs (which go first: `TrainParams`).
 
 With `train.step_scales`, the adapter stored is the trained one scaled by the step the
 validation set chose (step.py); the pairs it learned from are written all the same.
@@ -52,19 +52,25 @@ def replayed_pairs(prev_trained_on: Path, replay: list[str]) -> list[dict]:
 
 
 def cap_pairs(
-    pairs: Sequence[dict], replay: Sequence[dict], max_pairs: int | None, seed: int
+    pairs: Sequence[dict],
+    replay: Sequence[dict],
+    max_pairs: int | None,
+    seed: int,
+    replay_share: float = 1.0,
 ) -> tuple[list[dict], list[dict]]:
-    """At most `max_pairs` of `pairs` + `replay`: replayed pairs are dropped first (the
-    round before already learned from them), then this round's own; those kept are drawn
-    under `seed` and keep their order."""
+    """`replay_share` of `replay` (rounded), then at most `max_pairs` of `pairs` + that:
+    replayed pairs are dropped first (the round before already learned from them), then
+    this round's own; those kept are drawn under `seed` and keep their order."""
     pairs, replay = list(pairs), list(replay)
-    if max_pairs is None or len(pairs) + len(replay) <= max_pairs:
-        return pairs, replay
     rng = random.Random(seed)
 
     def draw(items: list[dict], k: int) -> list[dict]:
         return [items[i] for i in sorted(rng.sample(range(len(items)), k))]
 
+    if replay_share < 1:
+        replay = draw(replay, round(len(replay) * replay_share))
+    if max_pairs is None or len(pairs) + len(replay) <= max_pairs:
+        return pairs, replay
     return draw(pairs, min(len(pairs), max_pairs)), draw(replay, max(0, max_pairs - len(pairs)))
 
 
@@ -96,7 +102,7 @@ def train(
             "(see build_prefs metrics: every query was dropped)"
         )
     offered = len(pairs) + len(replay)
-    pairs, replay = cap_pairs(pairs, replay, params.max_pairs, params.seed)
+    pairs, replay = cap_pairs(pairs, replay, params.max_pairs, params.seed, params.replay_share)
     trained_on = [p | {"round": round_name} for p in pairs] + replay
     dataset = Dataset.from_list(
         [
@@ -257,7 +263,7 @@ def main(stage: Stage) -> None:
     stage.write_metrics(args.metrics, metrics)
     print(
         f"train@{stage.round}: {metrics['pairs']} pairs ({metrics['replayed_pairs']} replayed, "
-        f"{metrics['dropped_by_cap']} dropped by train.max_pairs), "
+        f"{metrics['dropped_by_cap']} dropped by train.replay_share / max_pairs), "
         f"{metrics['steps']} steps, "
         f"loss {metrics['loss_first']:.3f} -> {metrics['loss_last']:.3f}, "
         f"reward accuracy {metrics['reward_accuracy'] or 0:.2f}"

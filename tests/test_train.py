@@ -136,6 +136,22 @@ def test_cap_drops_replayed_pairs_first_then_the_rounds_own():
     assert len(draws) > 1  # the seed decides which replayed pairs stay
 
 
+def test_replay_share_keeps_a_drawn_share_of_the_replayed_pairs():
+    own = [{"id": f"own{i}"} for i in range(6)]
+    replay = [{"id": f"old{i}"} for i in range(10)]
+    assert cap_pairs(own, replay, None, 0, replay_share=1.0) == (own, replay)
+    kept_own, kept_replay = cap_pairs(own, replay, None, 0, replay_share=0.5)
+    assert kept_own == own and len(kept_replay) == 5
+    assert kept_replay == sorted(kept_replay, key=replay.index)  # drawn, order kept
+    assert cap_pairs(own, replay, None, 0, replay_share=0.5)[1] == kept_replay  # deterministic
+    assert cap_pairs(own, replay, None, 0, replay_share=0.0) == (own, [])
+    draws = {tuple(p["id"] for p in cap_pairs(own, replay, None, s, 0.5)[1]) for s in range(20)}
+    assert len(draws) > 1  # the seed decides which replayed pairs stay
+    # the cap then applies to what the share left: 6 own + 5 replayed, capped at 8
+    kept_own, kept_replay = cap_pairs(own, replay, 8, 0, replay_share=0.5)
+    assert kept_own == own and len(kept_replay) == 2
+
+
 def test_max_pairs_caps_what_a_round_trains_on(tiny_model_dir, tmp_path):
     model, tokenizer = load_checkpoint(tiny_model_dir)
     replay = [p | {"round": "r1"} for p in pairs(6)]
@@ -160,3 +176,9 @@ def test_max_pairs_caps_what_a_round_trains_on(tiny_model_dir, tmp_path):
 def test_max_pairs_must_be_positive(cap):
     with pytest.raises(ValueError, match="max_pairs must be >= 1"):
         TrainParams(max_pairs=cap)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_replay_share_must_be_a_share(share):
+    with pytest.raises(ValueError, match=r"replay_share must be in \[0, 1\]"):
+        TrainParams(replay_share=share)
