@@ -10,7 +10,10 @@
   f(1-f) for a sampled failure rate f). On arithmetic, aiming at raw failure rate sent
   two thirds of every round to buckets the 135M learner never solved, even when sampling,
   which did not move in three rounds, while the buckets it had nearly learned got 5
-  queries a round and regressed in round 3.
+  queries a round and regressed in round 3. With `screen` > 1 it also aims inside the
+  buckets the suite contrasts (benign requests): of that many times a bucket's quota
+  drawn at random, the round's learner keeps those it is closest to refusing, since the
+  bandit sees over-refusal only once the evaluation shows it, a round late.
 - `llm`: an attacker model is shown the suite's seed topics and a few of the previous
   round's successful attacks and asked for new adversarial queries; near-duplicates (of
   each other, of the examples, of held-out prompts) are removed.
