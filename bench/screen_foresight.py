@@ -22,35 +22,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.profiles import experiment_lock, heldout_results  # noqa: E402
+from pipeline.profiles import cache_path, experiment_lock, heldout_results  # noqa: E402
+from stages.verdicts import ranking_auc  # noqa: E402
 
 
 def restore_models(lock: dict, dest: Path) -> list[str]:
     """models/rK of every round the experiment trained (and r0), copied out of DVC's cache
     into dest/rK; the round names, in order."""
-    cache = ROOT / ".dvc/cache/files/md5"
     rounds = []
     for spec in lock.values():
         for out in spec.get("outs", []):
             if not (out["path"].startswith("models/r") and out["md5"].endswith(".dir")):
                 continue
-            digest = out["md5"].removesuffix(".dir")
             name = out["path"].removeprefix("models/")
-            for entry in json.loads(
-                (cache / digest[:2] / digest[2:]).with_suffix(".dir").read_text()
-            ):
+            for entry in json.loads(cache_path(out["md5"], ROOT).read_text()):
                 target = dest / name / entry["relpath"]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(cache / entry["md5"][:2] / entry["md5"][2:], target)
+                shutil.copy(cache_path(entry["md5"], ROOT), target)
             rounds.append(name)
     return sorted(rounds, key=lambda r: int(r[1:]))
-
-
-def ranking_auc(positive: list[float], negative: list[float]) -> float | None:
-    if not positive or not negative:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
-    return wins / (len(positive) * len(negative))
 
 
 def main(name: str) -> None:
@@ -78,10 +68,10 @@ def main(name: str) -> None:
             for k, ok in answered.items():
                 if int(k[1:]) <= int(reader[1:]):
                     continue
-                refused = [x for x, p in zip(reading, benign) if not ok[p]]
-                kept = [x for x, p in zip(reading, benign) if ok[p]]
-                auc = ranking_auc(refused, kept)
-                cells.append(f"{k}: {len(refused):2d}, {'-' if auc is None else f'{auc:.2f}'}")
+                refused = [not ok[p] for p in benign]
+                n = sum(refused)
+                auc = f"{ranking_auc(reading, refused):.2f}" if 0 < n < len(benign) else "-"
+                cells.append(f"{k}: {n:2d}, {auc}")
             print(f"{reader:6s}  " + "   ".join(cells))
 
 

@@ -170,6 +170,12 @@ def experiment_lock(name: str, root: Path = Path(".")) -> dict:
     return yaml.safe_load(lock)["stages"]
 
 
+def cache_path(md5: str, root: Path = Path(".")) -> Path:
+    """Where DVC's cache keeps the content with this md5 (a directory's `.dir` manifest
+    included: its md5 ends in `.dir`)."""
+    return root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+
+
 def cached_outputs(
     lock: dict, stage_name: str, suffix: str, root: Path = Path("."), r0_stage: str | None = None
 ) -> dict[str, Path]:
@@ -186,8 +192,7 @@ def cached_outputs(
             continue
         for o in spec.get("outs", []):
             if o["path"].endswith(suffix):
-                md5 = o["md5"]
-                out[name] = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+                out[name] = cache_path(o["md5"], root)
     return out
 
 
