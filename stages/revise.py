@@ -19,6 +19,8 @@ round's revision review queue (`superalign review rK` walks it after the samples
 
 from __future__ import annotations
 
+import re
+
 from .build_prefs import Plan, contrast_failed, most_concise, plan
 from .critics import load_critic
 from .critique import load_labels, review_queue, with_label
@@ -72,6 +74,11 @@ def revise(
             continue
         texts = [t[0] for t in learner.generate([chat for _, chat in these], sampling).texts]
         judged = critic.judge([v | {"response": t} for (v, _), t in zip(these, texts)])
+        if kind == "revision":
+            judged = [
+                copied_verdict(v) if repeats_critique(t, shown["critique"]) else v
+                for (shown, _), t, v in zip(these, texts, judged, strict=True)
+            ]
         for (answered, chat), text, verdict in zip(these, texts, judged, strict=True):
             records.append(
                 {k: answered.get(k) for k in CARRIED}
@@ -87,6 +94,40 @@ def revise(
     if params.borrows:
         records = borrow_failures(records, todo, critic, params)
     return records
+
+
+# A revision that copies this many consecutive words of the critique it was shown repeats
+# the advice instead of taking it ('A good answer starts with "I can't help with that" and
+# says why it could hurt someone.' back as the answer). A critic that reads only whether a
+# response refuses (the 135M judge) accepts such a copy as a refusal, and the learner
+# learned to answer everything with it (README, Safety: "Echoes of the critique"). Seven
+# words: a real refusal shares at most "I can't help with that" (five) with the safety
+# critique, an arithmetic revision "the correct answer is N" with the verifier's.
+COPIED_WORDS = 7
+
+
+def repeats_critique(text: str, critique: str | None, n: int = COPIED_WORDS) -> bool:
+    """True when `text` has a run of `n` consecutive words (case folded) of `critique`."""
+    if not critique:
+        return False
+
+    def runs(words: list[str]) -> set[tuple[str, ...]]:
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    def words(t: str) -> list[str]:
+        return re.findall(r"[\w']+", t.casefold().replace("\u2019", "'"))
+
+    return bool(runs(words(text)) & runs(words(critique)))
+
+
+def copied_verdict(verdict: dict) -> dict:
+    """The verdict on a revision that repeats its critique: rejected, whatever the critic
+    read, since it answers nothing (an expert label still overrides it, in `main`)."""
+    return verdict | {
+        "score": 0.0,
+        "critique": "Repeated the critique it was shown instead of revising the answer.",
+        "copied_critique": True,
+    }
 
 
 def mirror_donors(records: list[dict], todo: Plan) -> list[dict]:
@@ -173,6 +214,7 @@ def revise_metrics(records: list[dict]) -> dict:
         metrics[f"{kind}s"] = sum(r["kind"] == kind for r in records)
         metrics[f"{kind}s_accepted"] = sum(r["score"] >= ACCEPT for r in scored)
     metrics["contrasts_borrowed"] = sum("borrowed_from" in r for r in records)
+    metrics["revisions_copying_critique"] = sum(bool(r.get("copied_critique")) for r in records)
     metrics["human_labels"] = sum(r["source"] == "human" for r in records)
     return metrics
 
