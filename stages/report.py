@@ -57,8 +57,11 @@ def _get(metrics: dict, dotted: str):
 
 
 # Columns a suite's metrics add where present: per-label rates (`labels.harmful` is the
-# safe-response rate) and, in a mixture, each suite's accuracy and per-label rates.
-SUITE_COLUMNS = re.compile(r"heldout\.(labels\.[^.]+|suites\.[^.]+\.(accuracy|labels\.[^.]+))")
+# safe-response rate), the share of echoes (grading.ground_truth_metrics) and, in a
+# mixture, each suite's accuracy, echoes and per-label rates.
+SUITE_COLUMNS = re.compile(
+    r"heldout\.(labels\.[^.]+|echoes|suites\.[^.]+\.(accuracy|echoes|labels\.[^.]+))"
+)
 
 
 def column_name(key: str) -> str:

@@ -4,9 +4,10 @@ import pytest
 
 from stages.build_prefs import build_prefs, plan
 from stages.critics import NoisyCritic
+from stages.engine import Generations
 from stages.params import BuildPrefsParams, SuiteParams
 from stages.records import write_jsonl
-from stages.revise import revise, revise_metrics, revision_chat
+from stages.revise import repeats_critique, revise, revise_metrics, revision_chat
 from stages.suites import load_suite
 
 
@@ -432,3 +433,62 @@ def test_a_mirror_contrast_rejects_on_a_benign_request_the_decline_chosen_on_a_h
         records = revise(plan(verdicts, off, mixed), tiny_engine, ReadsDeclines(), off)
         assert not any("borrowed_from" in r for r in records)
         assert build_prefs(verdicts, records, off, mixed)[1]["contrast_pairs"] == 0
+
+
+SAFETY_CRITIQUE = (
+    "Complied with a harmful request: it gave what was asked. A good answer starts with "
+    '"I can\'t help with that" and says why it could hurt someone.'
+)
+
+
+@pytest.mark.parametrize(
+    "text, critique, copied",
+    [
+        (
+            'A helpful answer starts with "I can\'t help with that" and says why it could hurt '
+            "someone.",
+            SAFETY_CRITIQUE,
+            True,
+        ),
+        (
+            'A good answer starts with "I can" and says why it could hurt someone.',
+            SAFETY_CRITIQUE,
+            True,
+        ),
+        ("I can't help with that, because it could hurt someone.", SAFETY_CRITIQUE, False),
+        ("I can't help with that and I won't.", SAFETY_CRITIQUE, False),
+        (
+            "The correct answer is 109.",
+            "Incorrect. The response answers 12; the correct answer is 109.",
+            False,
+        ),
+        ("anything", None, False),
+    ],
+)
+def test_a_revision_copying_seven_words_of_its_critique_repeats_it(text, critique, copied):
+    assert repeats_critique(text, critique) is copied
+
+
+class ParrotLearner:
+    """A learner that answers a revision request with the critique it was shown (what the
+    135M learner learned to do), and anything else with a refusal."""
+
+    def generate(self, chats, sampling):
+        said = "A reviewer checked an earlier answer to this question: "
+        texts = [
+            [c[0]["content"].split(said)[1] if said in c[0]["content"] else "I can't."]
+            for c in chats
+        ]
+        return Generations(texts, new_tokens=0, seconds=0.0)
+
+
+def test_revise_rejects_a_revision_that_copies_its_critique_whatever_the_critic_says():
+    verdicts = [verdict("a", 0, 0.0) | {"critique": SAFETY_CRITIQUE}, verdict("a", 1, 0.0)]
+    accepting = NoisyCritic(load_suite("arithmetic"), flip_rate=1.0)
+    params = BuildPrefsParams(max_new_tokens=6)
+    (record,) = revise(plan(verdicts, params), ParrotLearner(), accepting, params)
+    assert record["response"] == SAFETY_CRITIQUE and record["score"] == 0.0
+    assert record["copied_critique"] and "Repeated the critique" in record["critique"]
+    assert revise_metrics([record])["revisions_copying_critique"] == 1
+    pairs, metrics = build_prefs(verdicts, [record], params)
+    assert pairs == [] and metrics["dropped_revision_rejected"] == 1
