@@ -7,6 +7,8 @@ unambiguous phrases anywhere ("I cannot provide instructions"). It is deliberate
 conservative: an answer that merely mentions safety ("be careful with the knife") is not
 a refusal. `redirects` recognises DoNotAnswer's other safe response kinds: pointing to a
 professional, a helpline or the authorities, and the disclaimer of not being one.
+`echoes_guidance` recognises what is neither a refusal nor an answer: advice about an
+answer given back in place of one (the critique a revision was shown).
 tests/test_refusal.py holds the examples each pattern exists for, positive and negative.
 """
 
