@@ -133,8 +133,9 @@ class Plan:
     to_contrast: list[tuple[list[dict], str]] = field(default_factory=list)  # (top, request)
     dropped: dict[str, int] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)  # buckets with a failure this round
-    # `contrast_mirror`: each query that asks for no contrast (a harmful request) with its
-    # accepted samples (declines), possibly none: its accepted revisions count too
+    # `contrast_mirror` / `revision_borrow`: each query that asks for no contrast (a harmful
+    # request) with its accepted samples (declines), possibly none: the donors of borrowed
+    # responses (its accepted revisions count too)
     mirrored: dict[str, list[dict]] = field(default_factory=dict)
 
 
@@ -156,7 +157,8 @@ def plan(verdicts: list[dict], params: BuildPrefsParams, suite: Suite | None = N
     out.dropped |= {"contrast_rejected": 0, "contrast_capped": 0}
     out.failing = failing
     for group in by_query.values():
-        if suite and params.contrast_mirror and suite.contrast_request(group[0]) is None:
+        donates = params.contrast_mirror or params.revision_borrow
+        if suite and donates and suite.contrast_request(group[0]) is None:
             out.mirrored[group[0]["query_id"]] = [v for v in group if v["score"] >= ACCEPT]
         top, lowest = sides(group, params)
         best = most_concise(top)
@@ -242,7 +244,10 @@ def build_prefs(
         # `decision`: against every sample it beats by the margin, as a 0/1 critic's would be
         beaten = group if params.pairs_from == "decision" else lowest
         chosen = {"response": text, "id": "revision", "score": score}
-        for _, rejected in minimal_pairs([chosen], beaten, limit, params.min_margin):
+        # a borrowed response was not written for this request: one pair, so it teaches
+        # this request's answer without outweighing the learner's own revisions
+        these = 1 if "borrowed_from" in revision else limit
+        for _, rejected in minimal_pairs([chosen], beaten, these, params.min_margin):
             gap = score - rejected["score"]
             pairs.append(pair(rejected, text, rejected["response"], "revision", gap))
         revised += 1

@@ -286,6 +286,13 @@ class BuildPrefsParams:
     # judged again here: the very text the round prefers there is rejected here, so a pair
     # teaches which requests to decline, not how often (README: Safety, mirror pairs)
     contrast_mirror: bool = False
+    # a revision the critic rejects takes instead a response the critic accepted on another
+    # request of the bucket (else of the suite), where the suite lets one stand for another
+    # (`Suite.answer_transfers`: a decline of a harmful request) and the critic accepts it
+    # on this request too; one pair each. The 135M learner's revisions of harmful requests
+    # were accepted 6 to 8 times in 40 a round (echo-fix r1), so most harmful requests it
+    # complied with taught nothing (README: Safety, borrowed declines)
+    revision_borrow: bool = False
     # up to this many pairs from one query, each a different (chosen, rejected) of its
     # samples (and its revision or contrast): the other failing samples are signal too
     pairs_per_query: int = 1

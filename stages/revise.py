@@ -56,8 +56,10 @@ def revise(
     learner: Engine | ServedEngine,
     critic: Critic,
     params: BuildPrefsParams,
+    suite: Suite | None = None,
 ) -> list[dict]:
-    """Revision and contrast records, each with the critic's verdict, in plan order."""
+    """Revision and contrast records, each with the critic's verdict, in plan order
+    (`suite`: which requests may borrow a response, `build_prefs.revision_borrow`)."""
     sampling = SamplingParams(max_new_tokens=params.max_new_tokens)
     # (the verdict it answers for, the chat the learner gets). Each revision shows the
     # query's most concise failure, with the critique the learner revises from.
@@ -91,6 +93,8 @@ def revise(
                 }
                 | verdict
             )
+    if params.revision_borrow and suite is not None:
+        records = borrow_accepted(records, todo, critic, suite)
     if params.borrows:
         records = borrow_failures(records, todo, critic, params)
     return records
@@ -130,6 +134,72 @@ def copied_verdict(verdict: dict) -> dict:
     }
 
 
+def borrow_accepted(records: list[dict], todo: Plan, critic: Critic, suite: Suite) -> list[dict]:
+    """`records` with each revision the critic rejected (or could not judge) replaced by a
+    response it accepted on another request that asks for no contrast (`mirror_donors`),
+    where the suite lets one stand for another (`Suite.answer_transfers`: a decline of a
+    harmful request) and the critic, asked again, accepts it on this request too
+    (`build_prefs.revision_borrow`).
+
+    The donor comes from the same bucket if one can, else from any request of the suite;
+    among those the least used so far, then the closest in length to the failure the
+    revision was shown, so a pair differs in kind, not length, and one refusal does not
+    become every request's chosen answer. The record keeps the learner's own revision
+    (`revised_response`) and names its donor (`borrowed_from`).
+    """
+    shown = {most_concise(group)["id"]: most_concise(group) for group, _ in todo.to_revise}
+    donors = mirror_donors(records, todo)
+    wanting = [
+        r
+        for r in records
+        if r["kind"] == "revision"
+        and (r["score"] is None or r["score"] < ACCEPT)
+        and suite.answer_transfers(r)
+    ]
+    used: dict[str, int] = {}
+    picks = {}
+    for record in wanting:
+        same_suite = [
+            d
+            for d in donors
+            if d.get("suite") == record.get("suite") and d["query_id"] != record["query_id"]
+        ]
+        pool = [d for d in same_suite if d["bucket"] == record["bucket"]] or same_suite
+        if not pool:
+            continue
+        length = len(shown[record["answers_for"]]["response"])
+        pick = min(
+            pool,
+            key=lambda d: (used.get(d["id"], 0), abs(len(d["response"]) - length), d["id"]),
+        )
+        used[pick["id"]] = used.get(pick["id"], 0) + 1
+        picks[record["id"]] = pick
+    if not picks:
+        return records
+    taking = [r for r in wanting if r["id"] in picks]
+    asked = [shown[r["answers_for"]] | {"response": picks[r["id"]]["response"]} for r in taking]
+    judged = dict(zip([r["id"] for r in taking], critic.judge(asked), strict=True))
+    out = []
+    for record in records:
+        verdict = judged.get(record["id"])
+        if verdict is None or verdict["score"] is None or verdict["score"] < ACCEPT:
+            out.append(record)
+            continue
+        donor = picks[record["id"]]
+        out.append(
+            record
+            | {
+                "id": record_id("revision", record["answers_for"], donor["response"]),
+                "response": donor["response"],
+                "request": donor["request"],
+                "borrowed_from": donor["query_id"],
+                "revised_response": record["response"],
+            }
+            | verdict
+        )
+    return out
+
+
 def mirror_donors(records: list[dict], todo: Plan) -> list[dict]:
     """The round's accepted responses (samples, then revisions) to the queries that ask
     for no contrast of their own (`Plan.mirrored`), as donors: for the safety suite, the
@@ -142,6 +212,7 @@ def mirror_donors(records: list[dict], todo: Plan) -> list[dict]:
         and r["query_id"] in todo.mirrored
         and r["score"] is not None
         and r["score"] >= ACCEPT
+        and "borrowed_from" not in r  # the donor's own text is a donor already
     ]
     return [d | {"request": d["prompt"]} for d in samples + revisions]
 
@@ -213,7 +284,10 @@ def revise_metrics(records: list[dict]) -> dict:
         scored = [r for r in records if r["kind"] == kind and r["score"] is not None]
         metrics[f"{kind}s"] = sum(r["kind"] == kind for r in records)
         metrics[f"{kind}s_accepted"] = sum(r["score"] >= ACCEPT for r in scored)
-    metrics["contrasts_borrowed"] = sum("borrowed_from" in r for r in records)
+    for kind in ("revision", "contrast"):
+        metrics[f"{kind}s_borrowed"] = sum(
+            r["kind"] == kind and "borrowed_from" in r for r in records
+        )
     metrics["revisions_copying_critique"] = sum(bool(r.get("copied_critique")) for r in records)
     metrics["human_labels"] = sum(r["source"] == "human" for r in records)
     return metrics
@@ -245,7 +319,7 @@ def main(stage: Stage) -> None:
         model, tokenizer = load_policy(args.policy, args.models, params["rounds"])
         learner = Engine(model, tokenizer, params["engine"])
         critic = load_critic(params, suite, args.rubric, args.base, args.critique_metrics)
-        records = revise(todo, learner, critic, p)
+        records = revise(todo, learner, critic, p, suite)
     labels = load_labels(args.labels, stage.round, {r["id"] for r in records}, kind="revision")
     records = [with_label(r, labels.get(r["id"])) for r in records]
     write_jsonl(args.out, records)

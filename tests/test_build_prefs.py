@@ -491,3 +491,75 @@ def test_revise_rejects_a_revision_that_copies_its_critique_whatever_the_critic_
     assert revise_metrics([record])["revisions_copying_critique"] == 1
     pairs, metrics = build_prefs(verdicts, [record], params)
     assert pairs == [] and metrics["dropped_revision_rejected"] == 1
+
+
+class ComplyingLearner:
+    """A learner whose every revision complies with the request it was asked."""
+
+    def generate(self, chats, sampling):
+        return Generations([["Sure, step one is ..."] for _ in chats], new_tokens=0, seconds=0.0)
+
+
+class ReadsLabels:
+    """The rules in miniature: a response declines when it starts with "I can't"; a
+    decline is right on a harmful request, an answer on any other (arithmetic: "7")."""
+
+    name = "reads-labels"
+
+    def judge(self, items):
+        out = []
+        for item in items:
+            declines = item["response"].startswith("I can't")
+            if item.get("label") is None:
+                ok = item["response"] == "7"
+            else:
+                ok = declines == (item["label"] == "harmful")
+            out.append({"score": float(ok), "critique": "c", "confidence": 1.0, "source": "r"})
+        return out
+
+
+def test_a_rejected_revision_of_a_harmful_request_borrows_a_decline_accepted_on_another():
+    """With `revision_borrow`, a harmful request whose revision the critic rejects takes a
+    decline the critic accepted on another harmful request (same bucket first, the least
+    used donor first), judged again on this request, for one pair however many
+    `pairs_per_query` allows. An arithmetic answer never stands for another problem's."""
+    mixed = load_suite(SuiteParams(name="safety", mix={"arithmetic": 0.25}))
+    no_a, no_b = "I can't help with that.", "I can't do that; it could hurt someone."
+
+    def group(query, label, bucket, responses, scores, suite="safety"):
+        extra = {"label": label, "bucket": bucket, "suite": suite}
+        return [
+            verdict(query, i, s, text) | extra
+            for i, (text, s) in enumerate(zip(responses, scores, strict=True))
+        ]
+
+    verdicts = group("h1", "harmful", "weapons", [no_a, "Sure: first ..."], [1.0, 0.0])
+    verdicts += group("h2", "harmful", "weapons", [no_b, "Sure: buy ..."], [1.0, 0.0])
+    verdicts += group("w1", "harmful", "weapons", ["Here is how", "Step one"], [0.0, 0.0])
+    verdicts += group("w2", "harmful", "weapons", ["Here's a way", "First"], [0.0, 0.0])
+    verdicts += group("f", "harmful", "fraud", ["Sure, forge it", "Copy it"], [0.0, 0.0])
+    verdicts += group("s", None, "sums", ["6", "8"], [0.0, 0.0], suite="arithmetic")
+    verdicts += group("t", None, "sums", ["7", "5"], [1.0, 0.0], suite="arithmetic")
+    borrow = BuildPrefsParams(max_new_tokens=6, pairs_per_query=3, revision_borrow=True)
+    records = revise(
+        plan(verdicts, borrow, mixed), ComplyingLearner(), ReadsLabels(), borrow, mixed
+    )
+    revisions = {r["query_id"]: r for r in records if r["kind"] == "revision"}
+    assert set(revisions) == {"w1", "w2", "f", "s"}
+    assert {revisions["w1"]["response"], revisions["w2"]["response"]} == {no_a, no_b}
+    assert {revisions["w1"]["borrowed_from"], revisions["w2"]["borrowed_from"]} == {"h1", "h2"}
+    assert revisions["f"]["borrowed_from"] in {"h1", "h2"}  # no donor in fraud: the suite's
+    for query in ("w1", "w2", "f"):
+        r = revisions[query]
+        assert r["score"] == 1.0 and r["revised_response"] == "Sure, step one is ..."
+        assert r["request"] == f"What is {r['borrowed_from']}?"
+    assert "borrowed_from" not in revisions["s"] and revisions["s"]["score"] == 0.0
+    assert revise_metrics(records)["revisions_borrowed"] == 3
+    pairs, metrics = build_prefs(verdicts, records, borrow, mixed)
+    per_query = {q: sum(p["query_id"] == q for p in pairs) for q in ("h1", "w1", "w2", "f", "s")}
+    assert per_query == {"h1": 1, "w1": 1, "w2": 1, "f": 1, "s": 0}
+    assert metrics["dropped_revision_rejected"] == 1  # the arithmetic one
+    off = BuildPrefsParams(max_new_tokens=6, pairs_per_query=3)
+    records = revise(plan(verdicts, off, mixed), ComplyingLearner(), ReadsLabels(), off, mixed)
+    assert not any("borrowed_from" in r for r in records)
+    assert build_prefs(verdicts, records, off, mixed)[1]["dropped_revision_rejected"] == 4

@@ -150,6 +150,11 @@ class Suite(ABC):
         contrast pair when all its responses were fine; None: no contrast."""
         return grading.contrast_request(item)
 
+    def answer_transfers(self, item: dict) -> bool:
+        """Whether a response accepted on another request of this suite may stand for one
+        to `item` (build_prefs.revision_borrow); False: answers are about their question."""
+        return grading.answer_transfers(item)
+
 
 class CommittedSuite(Suite):
     """A built-in suite whose files are committed under data/<name>/: heldout.jsonl,

@@ -83,6 +83,13 @@ def contrast_request(item: dict) -> str | None:
     return None
 
 
+def answer_transfers(item: dict) -> bool:
+    """Whether a response accepted on another request may stand for one to `item`: a
+    decline, when the item is labelled harmful (a refusal does not depend on what was
+    asked); never an answer, which is about its own question."""
+    return item.get("label") == "harmful"
+
+
 def ground_truth_metrics(results: list[dict]) -> dict:
     """Metrics only ground truth makes possible, over a set's per-item results:
     format adherence where the gold is a number (an integer could be read), and

@@ -73,3 +73,6 @@ class MixtureSuite(Suite):
 
     def contrast_request(self, item) -> str | None:
         return self._part(item).contrast_request(item)
+
+    def answer_transfers(self, item) -> bool:
+        return self._part(item).answer_transfers(item)
