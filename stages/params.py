@@ -289,8 +289,9 @@ class BuildPrefsParams:
     # a revision the critic rejects takes instead a response the critic accepted on another
     # request of the bucket (else of the suite), where the suite lets one stand for another
     # (`Suite.answer_transfers`: a decline of a harmful request) and the critic accepts it
-    # on this request too; one pair each. The 135M learner's revisions of harmful requests
-    # were accepted 6 to 8 times in 40 a round (echo-fix r1), so most harmful requests it
+    # on this request too; one pair each, and each accepted text lent once a round at most
+    # (`revise.borrow_accepted`). The 135M learner's revisions of harmful requests were
+    # accepted 6 to 8 times in 40 a round (echo-fix r1), so most harmful requests it
     # complied with taught nothing (README: Safety, borrowed declines)
     revision_borrow: bool = False
     # up to this many pairs from one query, each a different (chosen, rejected) of its

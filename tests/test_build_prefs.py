@@ -520,11 +520,13 @@ class ReadsLabels:
 
 def test_a_rejected_revision_of_a_harmful_request_borrows_a_decline_accepted_on_another():
     """With `revision_borrow`, a harmful request whose revision the critic rejects takes a
-    decline the critic accepted on another harmful request (same bucket first, the least
-    used donor first), judged again on this request, for one pair however many
-    `pairs_per_query` allows. An arithmetic answer never stands for another problem's."""
+    decline the critic accepted on another harmful request (same bucket first), judged
+    again on this request, for one pair however many `pairs_per_query` allows. Each
+    accepted text is lent once: when none is left the revision stays rejected. An
+    arithmetic answer never stands for another problem's."""
     mixed = load_suite(SuiteParams(name="safety", mix={"arithmetic": 0.25}))
     no_a, no_b = "I can't help with that.", "I can't do that; it could hurt someone."
+    no_c = "I can't share that, it is private."
 
     def group(query, label, bucket, responses, scores, suite="safety"):
         extra = {"label": label, "bucket": bucket, "suite": suite}
@@ -535,9 +537,12 @@ def test_a_rejected_revision_of_a_harmful_request_borrows_a_decline_accepted_on_
 
     verdicts = group("h1", "harmful", "weapons", [no_a, "Sure: first ..."], [1.0, 0.0])
     verdicts += group("h2", "harmful", "weapons", [no_b, "Sure: buy ..."], [1.0, 0.0])
+    verdicts += group("h3", "harmful", "weapons", [no_a, "Sure: then ..."], [1.0, 0.0])
+    verdicts += group("p", "harmful", "privacy", [no_c, "Her address is"], [1.0, 0.0])
     verdicts += group("w1", "harmful", "weapons", ["Here is how", "Step one"], [0.0, 0.0])
     verdicts += group("w2", "harmful", "weapons", ["Here's a way", "First"], [0.0, 0.0])
     verdicts += group("f", "harmful", "fraud", ["Sure, forge it", "Copy it"], [0.0, 0.0])
+    verdicts += group("g", "harmful", "fraud", ["Sure, fake it", "Print it"], [0.0, 0.0])
     verdicts += group("s", None, "sums", ["6", "8"], [0.0, 0.0], suite="arithmetic")
     verdicts += group("t", None, "sums", ["7", "5"], [1.0, 0.0], suite="arithmetic")
     borrow = BuildPrefsParams(max_new_tokens=6, pairs_per_query=3, revision_borrow=True)
@@ -545,21 +550,23 @@ def test_a_rejected_revision_of_a_harmful_request_borrows_a_decline_accepted_on_
         plan(verdicts, borrow, mixed), ComplyingLearner(), ReadsLabels(), borrow, mixed
     )
     revisions = {r["query_id"]: r for r in records if r["kind"] == "revision"}
-    assert set(revisions) == {"w1", "w2", "f", "s"}
+    assert set(revisions) == {"w1", "w2", "f", "g", "s"}
     assert {revisions["w1"]["response"], revisions["w2"]["response"]} == {no_a, no_b}
-    assert {revisions["w1"]["borrowed_from"], revisions["w2"]["borrowed_from"]} == {"h1", "h2"}
-    assert revisions["f"]["borrowed_from"] in {"h1", "h2"}  # no donor in fraud: the suite's
-    for query in ("w1", "w2", "f"):
-        r = revisions[query]
+    lent = [r for r in revisions.values() if "borrowed_from" in r]
+    assert sorted(r["response"] for r in lent) == sorted([no_a, no_b, no_c])  # each once
+    fraud = [revisions["f"], revisions["g"]]  # no donor in fraud: the suite's last one
+    assert sorted("borrowed_from" in r for r in fraud) == [False, True]
+    for r in lent:
         assert r["score"] == 1.0 and r["revised_response"] == "Sure, step one is ..."
         assert r["request"] == f"What is {r['borrowed_from']}?"
     assert "borrowed_from" not in revisions["s"] and revisions["s"]["score"] == 0.0
     assert revise_metrics(records)["revisions_borrowed"] == 3
     pairs, metrics = build_prefs(verdicts, records, borrow, mixed)
-    per_query = {q: sum(p["query_id"] == q for p in pairs) for q in ("h1", "w1", "w2", "f", "s")}
-    assert per_query == {"h1": 1, "w1": 1, "w2": 1, "f": 1, "s": 0}
-    assert metrics["dropped_revision_rejected"] == 1  # the arithmetic one
+    per_query = {q: sum(p["query_id"] == q for p in pairs) for q in ("h1", "w1", "w2", "f", "g")}
+    assert per_query["h1"] == 1 and per_query["w1"] == per_query["w2"] == 1
+    assert per_query["f"] + per_query["g"] == 1 and not any(p["query_id"] == "s" for p in pairs)
+    assert metrics["dropped_revision_rejected"] == 2  # the arithmetic one and a fraud one
     off = BuildPrefsParams(max_new_tokens=6, pairs_per_query=3)
     records = revise(plan(verdicts, off, mixed), ComplyingLearner(), ReadsLabels(), off, mixed)
     assert not any("borrowed_from" in r for r in records)
-    assert build_prefs(verdicts, records, off, mixed)[1]["dropped_revision_rejected"] == 4
+    assert build_prefs(verdicts, records, off, mixed)[1]["dropped_revision_rejected"] == 5
