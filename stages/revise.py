@@ -104,7 +104,7 @@ def revise(
 # the advice instead of taking it ('A good answer starts with "I can't help with that" and
 # says why it could hurt someone.' back as the answer). A critic that reads only whether a
 # response refuses (the 135M judge) accepts such a copy as a refusal, and the learner
-# learned to answer everything with it (README, Safety: "Where it stands (stop 35)"). Seven
+# learned to answer everything with it (README, Safety: "Where it stood (stop 35)"). Seven
 # words: a real refusal shares at most "I can't help with that" (five) with the safety
 # critique, an arithmetic revision "the correct answer is N" with the verifier's.
 COPIED_WORDS = 7
