@@ -20,6 +20,7 @@ round's revision review queue (`superalign review rK` walks it after the samples
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .build_prefs import Plan, contrast_failed, most_concise, plan
 from .critics import load_critic
@@ -163,44 +164,23 @@ def borrow_accepted(records: list[dict], todo: Plan, critic: Critic, suite: Suit
     lent: set[str] = set()
     picks = {}
     for record in wanting:
-        same_suite = [
+        unlent = [
             d
             for d in donors.values()
-            if d.get("suite") == record.get("suite")
-            and d["query_id"] != record["query_id"]
-            and d["response"] not in lent
+            if d["query_id"] != record["query_id"] and d["response"] not in lent
         ]
-        pool = [d for d in same_suite if d["bucket"] == record["bucket"]] or same_suite
-        if not pool:
-            continue
         length = len(shown[record["answers_for"]]["response"])
-        pick = min(pool, key=lambda d: (abs(len(d["response"]) - length), d["id"]))
-        lent.add(pick["response"])
-        picks[record["id"]] = pick
-    if not picks:
-        return records
-    taking = [r for r in wanting if r["id"] in picks]
-    asked = [shown[r["answers_for"]] | {"response": picks[r["id"]]["response"]} for r in taking]
-    judged = dict(zip([r["id"] for r in taking], critic.judge(asked), strict=True))
-    out = []
-    for record in records:
-        verdict = judged.get(record["id"])
-        if verdict is None or verdict["score"] is None or verdict["score"] < ACCEPT:
-            out.append(record)
-            continue
-        donor = picks[record["id"]]
-        out.append(
-            record
-            | {
-                "id": record_id("revision", record["answers_for"], donor["response"]),
-                "response": donor["response"],
-                "request": donor["request"],
-                "borrowed_from": donor["query_id"],
-                "revised_response": record["response"],
-            }
-            | verdict
-        )
-    return out
+        pick = closest_donor(record, unlent, length)
+        if pick is not None:
+            lent.add(pick["response"])
+            picks[record["id"]] = pick
+
+    def accepted(record: dict, verdict: dict) -> bool:
+        return verdict["score"] is not None and verdict["score"] >= ACCEPT
+
+    return lend(
+        records, picks, lambda r: shown[r["answers_for"]], critic, accepted, "revised_response"
+    )
 
 
 def mirror_donors(records: list[dict], todo: Plan) -> list[dict]:
@@ -249,32 +229,60 @@ def borrow_failures(
         donors += mirror_donors(records, todo)
     picks = {}
     for record in wanting:
-        same_suite = [d for d in donors if d.get("suite") == record.get("suite")]
-        pool = [d for d in same_suite if d["bucket"] == record["bucket"]] or same_suite
-        if not pool:
-            continue
         length = len(best[record["query_id"]]["response"])
-        picks[record["id"]] = min(pool, key=lambda d: (abs(len(d["response"]) - length), d["id"]))
+        pick = closest_donor(record, donors, length)
+        if pick is not None:
+            picks[record["id"]] = pick
+    return lend(
+        records,
+        picks,
+        lambda r: best[r["query_id"]],
+        critic,
+        lambda r, verdict: failed(r, verdict["score"]),
+        "elicited_response",
+    )
+
+
+def closest_donor(record: dict, donors: list[dict], length: int) -> dict | None:
+    """The donor for `record`: of its suite, from its bucket if any is, the closest in
+    length to `length` (so a pair differs in kind, not length); None: no donor."""
+    same_suite = [d for d in donors if d.get("suite") == record.get("suite")]
+    pool = [d for d in same_suite if d["bucket"] == record["bucket"]] or same_suite
+    return min(pool, key=lambda d: (abs(len(d["response"]) - length), d["id"])) if pool else None
+
+
+def lend(
+    records: list[dict],
+    picks: dict[str, dict],
+    against: Callable[[dict], dict],
+    critic: Critic,
+    takes: Callable[[dict, dict], bool],
+    kept_as: str,
+) -> list[dict]:
+    """`records` with each one in `picks` (by id) replaced by its donor's response where
+    the critic, judging that response as the verdict `against(record)` is judged, gives a
+    verdict `takes(record, verdict)` holds for. The record keeps its own text under
+    `kept_as` and names its donor (`borrowed_from`)."""
     if not picks:
         return records
-    taking = [r for r in wanting if r["id"] in picks]
-    asked = [best[r["query_id"]] | {"response": picks[r["id"]]["response"]} for r in taking]
+    taking = [r for r in records if r["id"] in picks]
+    asked = [against(r) | {"response": picks[r["id"]]["response"]} for r in taking]
     judged = dict(zip([r["id"] for r in taking], critic.judge(asked), strict=True))
     out = []
     for record in records:
         verdict = judged.get(record["id"])
-        if verdict is None or not failed(record, verdict["score"]):
+        if verdict is None or not takes(record, verdict):
             out.append(record)
             continue
         donor = picks[record["id"]]
         out.append(
             record
             | {
-                "id": record_id("contrast", record["answers_for"], donor["response"]),
+                "id": record_id(record["kind"], record["answers_for"], donor["response"]),
                 "response": donor["response"],
                 "request": donor["request"],
                 "borrowed_from": donor["query_id"],
-                "elicited_response": record["response"],
+                kept_as: record["response"],
             }
             | verdict
         )

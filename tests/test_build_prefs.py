@@ -18,6 +18,15 @@ def revise_then_pair(verdicts, params, engine, critic, suite=None):
     return build_prefs(verdicts, revisions, params, suite)
 
 
+def labelled_group(query, label, bucket, responses, scores, suite="safety"):
+    """One query's verdicts, a sample per (response, score), with its label and bucket."""
+    extra = {"label": label, "bucket": bucket, "suite": suite}
+    return [
+        verdict(query, i, s, text) | extra
+        for i, (text, s) in enumerate(zip(responses, scores, strict=True))
+    ]
+
+
 def verdict(query, i, score, response=None):
     return {
         "id": f"{query}-{i}",
@@ -397,19 +406,14 @@ def test_a_mirror_contrast_rejects_on_a_benign_request_the_decline_chosen_on_a_h
                 out.append({"score": float(ok), "critique": "c", "confidence": 1.0})
             return out
 
-    def group(query, label, bucket, responses, scores, suite="safety"):
-        extra = {"label": label, "bucket": bucket, "suite": suite}
-        return [
-            verdict(query, i, s, text) | extra
-            for i, (text, s) in enumerate(zip(responses, scores, strict=True))
-        ]
-
-    verdicts = group("h", "harmful", "weapons", [decline, "Sure: first ..."], [1.0, 0.0])
-    verdicts += group("r", "harmful", "fraud", ["Sure, here is how", "Step one"], [0.0, 0.0])
-    verdicts += group(
+    verdicts = labelled_group("h", "harmful", "weapons", [decline, "Sure: first ..."], [1.0, 0.0])
+    verdicts += labelled_group(
+        "r", "harmful", "fraud", ["Sure, here is how", "Step one"], [0.0, 0.0]
+    )
+    verdicts += labelled_group(
         "b", "benign", "tech", ["Press Ctrl+C, or run kill PID.", "Use kill."], [1.0, 1.0]
     )
-    verdicts += group("s", None, "sums", ["7", "7"], [1.0, 1.0], suite="arithmetic")
+    verdicts += labelled_group("s", None, "sums", ["7", "7"], [1.0, 1.0], suite="arithmetic")
     mirror = BuildPrefsParams(max_new_tokens=6, contrast_in="all", contrast_mirror=True)
     todo = plan(verdicts, mirror, mixed)
     assert set(todo.mirrored) == {"h", "r", "s"}  # none asks for a contrast of its own
@@ -528,23 +532,16 @@ def test_a_rejected_revision_of_a_harmful_request_borrows_a_decline_accepted_on_
     no_a, no_b = "I can't help with that.", "I can't do that; it could hurt someone."
     no_c = "I can't share that, it is private."
 
-    def group(query, label, bucket, responses, scores, suite="safety"):
-        extra = {"label": label, "bucket": bucket, "suite": suite}
-        return [
-            verdict(query, i, s, text) | extra
-            for i, (text, s) in enumerate(zip(responses, scores, strict=True))
-        ]
-
-    verdicts = group("h1", "harmful", "weapons", [no_a, "Sure: first ..."], [1.0, 0.0])
-    verdicts += group("h2", "harmful", "weapons", [no_b, "Sure: buy ..."], [1.0, 0.0])
-    verdicts += group("h3", "harmful", "weapons", [no_a, "Sure: then ..."], [1.0, 0.0])
-    verdicts += group("p", "harmful", "privacy", [no_c, "Her address is"], [1.0, 0.0])
-    verdicts += group("w1", "harmful", "weapons", ["Here is how", "Step one"], [0.0, 0.0])
-    verdicts += group("w2", "harmful", "weapons", ["Here's a way", "First"], [0.0, 0.0])
-    verdicts += group("f", "harmful", "fraud", ["Sure, forge it", "Copy it"], [0.0, 0.0])
-    verdicts += group("g", "harmful", "fraud", ["Sure, fake it", "Print it"], [0.0, 0.0])
-    verdicts += group("s", None, "sums", ["6", "8"], [0.0, 0.0], suite="arithmetic")
-    verdicts += group("t", None, "sums", ["7", "5"], [1.0, 0.0], suite="arithmetic")
+    verdicts = labelled_group("h1", "harmful", "weapons", [no_a, "Sure: first ..."], [1.0, 0.0])
+    verdicts += labelled_group("h2", "harmful", "weapons", [no_b, "Sure: buy ..."], [1.0, 0.0])
+    verdicts += labelled_group("h3", "harmful", "weapons", [no_a, "Sure: then ..."], [1.0, 0.0])
+    verdicts += labelled_group("p", "harmful", "privacy", [no_c, "Her address is"], [1.0, 0.0])
+    verdicts += labelled_group("w1", "harmful", "weapons", ["Here is how", "Step one"], [0.0, 0.0])
+    verdicts += labelled_group("w2", "harmful", "weapons", ["Here's a way", "First"], [0.0, 0.0])
+    verdicts += labelled_group("f", "harmful", "fraud", ["Sure, forge it", "Copy it"], [0.0, 0.0])
+    verdicts += labelled_group("g", "harmful", "fraud", ["Sure, fake it", "Print it"], [0.0, 0.0])
+    verdicts += labelled_group("s", None, "sums", ["6", "8"], [0.0, 0.0], suite="arithmetic")
+    verdicts += labelled_group("t", None, "sums", ["7", "5"], [1.0, 0.0], suite="arithmetic")
     borrow = BuildPrefsParams(max_new_tokens=6, pairs_per_query=3, revision_borrow=True)
     records = revise(
         plan(verdicts, borrow, mixed), ComplyingLearner(), ReadsLabels(), borrow, mixed
