@@ -16,6 +16,11 @@ taken.
 
 The validation set is kept from the attacker (`suite.validation_per_bucket`) and graded
 by the suite's ground truth, which only a verifier critic may use (train.py checks).
+
+Each round's search writes the kept policy's rates and the base's beside its adapter
+(`models/rK/step_validation.json`, under a fingerprint of the validation set and the
+generation settings), so round K+1 reads its previous policy's and the base's rates
+there instead of answering the set twice more: two of four greedy passes a round.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
+import hashlib
+import json
 import shutil
 from collections import defaultdict
 from collections.abc import Callable
@@ -36,6 +43,7 @@ from .policy import merge_adapter
 from .suites.base import Suite
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+RECORD = "step_validation.json"  # beside a searched adapter: its policy's and the base's rates
 
 
 def scale_adapter(src: Path, dst: Path, scale: float) -> None:
@@ -102,6 +110,43 @@ def check_validation(validation: list[dict], suite: Suite) -> None:
         )
 
 
+def validation_fingerprint(
+    validation: list[dict], engine_params: EngineParams, eval_params: EvaluateParams
+) -> str:
+    """What a policy's validation rates depend on besides its weights: the items and how
+    they are answered. A record under another fingerprint is not reused."""
+    blob = json.dumps(
+        [validation, dataclasses.asdict(engine_params), dataclasses.asdict(eval_params)],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def read_record(policy_dir: Path, fingerprint: str) -> dict | None:
+    """The rates a previous search stored beside `policy_dir`'s adapter, if they were
+    measured the same way; None (answer the set again) otherwise, or if unreadable."""
+    path = Path(policy_dir) / RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+        return None
+    if not all(isinstance(record.get(k), dict) for k in ("rates", "base")):
+        return None
+    return record
+
+
+def write_record(adapter_dir: Path, fingerprint: str, report: dict) -> None:
+    """Store the kept policy's validation rates and the base's (from `search_step`'s
+    report) beside its adapter, for the next round's search."""
+    kept = report["step_validation"][f"scale_{report['step_scale']:g}"]
+    rates = {group: rate for group, rate in kept.items() if group != "mean"}
+    record = {"fingerprint": fingerprint, "rates": rates, "base": report["step_base"]}
+    (Path(adapter_dir) / RECORD).write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
+
+
 def search_step(
     adapter_dir: Path,
     scales: tuple[float, ...],
@@ -113,9 +158,12 @@ def search_step(
     engine_params: EngineParams,
     eval_params: EvaluateParams,
     scratch: Path,
+    known: dict | None = None,
 ) -> tuple[float, dict]:
     """(scale kept, metrics): each scale's validation rates, and the base learner's
-    (`load_base` None: the previous policy is the base, round 1)."""
+    (`load_base` None: the previous policy is the base, round 1). `known`: the previous
+    policy's and the base's rates as its own search stored them (`read_record`), which
+    are then not measured again."""
     check_validation(validation, suite)
     # every item: `evaluate.limit` (quick profiles) would cut whole groups off the guard
     whole = dataclasses.replace(eval_params, limit=None)
@@ -128,8 +176,8 @@ def search_step(
     # the previous policy is loaded (base + adapter chain, merged) once; each scale merges
     # its adapter into a copy
     previous, tokenizer = load_previous()
-    rates: dict[float, dict[str, float]] = {}
-    for scale in sorted(set(scales) | {0.0}):
+    rates: dict[float, dict[str, float]] = {0.0: known["rates"]} if known else {}
+    for scale in sorted((set(scales) | {0.0}) - set(rates)):
         model = previous
         if scale:
             scaled = Path(scratch) / f"scale_{scale:g}"
@@ -139,11 +187,15 @@ def search_step(
         del model
         gc.collect()
     del previous
-    base = rates[0.0] if load_base is None else validation_rates(*load_base())
+    if known:
+        base = known["base"]
+    else:
+        base = rates[0.0] if load_base is None else validation_rates(*load_base())
     chosen = choose_scale(rates, base, tolerance)
     report = {
         "step_scale": chosen,
         "step_base": base,
+        "step_reused": known is not None,
         "step_validation": {
             f"scale_{s:g}": r | {"mean": sum(r.values()) / len(r)} for s, r in rates.items()
         },

@@ -39,7 +39,14 @@ from .records import atomic_path, read_jsonl, write_jsonl
 from .runtime import keep_freed_memory, score_completions_only
 from .schema import PAIR, QUERY
 from .stage import Stage, option, stage_main
-from .step import check_validation, scale_adapter, search_step
+from .step import (
+    check_validation,
+    read_record,
+    scale_adapter,
+    search_step,
+    validation_fingerprint,
+    write_record,
+)
 from .suites import load_suite
 
 
@@ -245,6 +252,7 @@ def main(stage: Stage) -> None:
         if p.searches_step:
             del model, ref  # the candidates load their own: one model in memory at a time
             gc.collect()
+            fingerprint = validation_fingerprint(validation, params["engine"], params["evaluate"])
             scale, report = search_step(
                 trained,
                 p.step_scales,
@@ -256,9 +264,12 @@ def main(stage: Stage) -> None:
                 params["engine"],
                 params["evaluate"],
                 Path(scratch),
+                # round 1's previous policy is the base, which no search stored rates for
+                known=read_record(Path(args.models) / args.policy, fingerprint),
             )
             with atomic_path(args.out) as tmp:
                 scale_adapter(trained, tmp, scale)
+                write_record(tmp, fingerprint, report)
             metrics |= report
     stage.write_metrics(args.metrics, metrics)
     print(

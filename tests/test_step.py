@@ -11,7 +11,15 @@ from stages.errors import SuperalignError
 from stages.models import load_checkpoint
 from stages.params import EvaluateParams, SuiteParams, TrainParams, check_step_search
 from stages.policy import merge_adapter
-from stages.step import choose_scale, group_rates, scale_adapter, search_step
+from stages.step import (
+    choose_scale,
+    group_rates,
+    read_record,
+    scale_adapter,
+    search_step,
+    validation_fingerprint,
+    write_record,
+)
 from stages.suite import materialize
 from stages.suites import load_suite
 from stages.train import train
@@ -189,3 +197,62 @@ def test_search_answers_validation_at_each_scale_and_keeps_one(
     assert choose_scale(rates, rates[0.0], 0.05) == scale
     with pytest.raises(SuperalignError, match="validation set, which is empty"):
         search_step(trained_adapter, (1.0, 0.5), 0.05, [], suite, None, None, None, None, tmp_path)
+
+
+def test_the_next_round_reads_the_kept_policys_rates_instead_of_answering_again(
+    tiny_model_dir, trained_adapter, tmp_path
+):
+    """A search stores the kept policy's rates and the base's beside the adapter; the next
+    round's search takes them from there (under the same fingerprint only) and answers
+    the set with the new scales alone."""
+    suite = load_suite(SuiteParams(name="arithmetic", validation_per_bucket=2))
+    validation = materialize(suite)["validation.jsonl"]
+    engine, evaluate = (
+        EngineParams(batch_size=16, dtype="float32"),
+        EvaluateParams(max_new_tokens=4),
+    )
+    fingerprint = validation_fingerprint(validation, engine, evaluate)
+
+    def search(known, load_base, scratch):
+        return search_step(
+            trained_adapter,
+            (1.0, 0.5),
+            0.05,
+            validation,
+            suite,
+            lambda: load_checkpoint(tiny_model_dir),
+            load_base,
+            engine,
+            evaluate,
+            scratch,
+            known=known,
+        )
+
+    scale, report = search(None, None, tmp_path / "a")
+    kept = tmp_path / "kept"
+    scale_adapter(trained_adapter, kept, scale)
+    write_record(kept, fingerprint, report)
+    record = read_record(kept, fingerprint)
+    assert record["base"] == report["step_base"] and not report["step_reused"]
+    assert record["rates"] | {"mean": 0} == report["step_validation"][f"scale_{scale:g}"] | {
+        "mean": 0
+    }
+
+    # Rates that no model would give show they are read, not measured; the base is never loaded.
+    known = {"rates": {"arithmetic": 0.125}, "base": {"arithmetic": 0.0625}}
+
+    def no_base():
+        raise AssertionError("the base was loaded although its rates were known")
+
+    _, again = search(known, no_base, tmp_path / "b")
+    assert again["step_reused"] and again["step_base"] == {"arithmetic": 0.0625}
+    assert again["step_validation"]["scale_0"]["arithmetic"] == 0.125
+    assert again["step_validation"]["scale_1"] == report["step_validation"]["scale_1"]
+
+    # Measured another way, or unreadable: not reused.
+    other = validation_fingerprint(validation, engine, EvaluateParams(max_new_tokens=5))
+    assert other != fingerprint and read_record(kept, other) is None
+    assert validation_fingerprint(validation[1:], engine, evaluate) != fingerprint
+    (kept / "step_validation.json").write_text("{not json")
+    assert read_record(kept, fingerprint) is None
+    assert read_record(tmp_path / "nowhere", fingerprint) is None
