@@ -207,4 +207,5 @@ def test_every_committed_profile_passes_the_params_schema():
     assert (
         "build_prefs.contrast_floor=1.0" in mirror and "build_prefs.revision_borrow=true" in mirror
     )
-    assert "train.max_pairs=300" in mirror
+    assert "train.max_pairs=200" in mirror and "suite.validation_per_bucket=8" in mirror
+    assert "train.step_scales=[1.0, 0.5]" in mirror
