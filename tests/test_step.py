@@ -170,23 +170,37 @@ def test_scaled_adapter_moves_the_weights_by_that_share(tiny_model_dir, trained_
     assert (tmp_path / "s1" / name).read_bytes() == (trained_adapter / name).read_bytes()
 
 
-def test_search_answers_validation_at_each_scale_and_keeps_one(
-    tiny_model_dir, trained_adapter, tmp_path
-):
+ENGINE = EngineParams(batch_size=16, dtype="float32")
+EVALUATE = EvaluateParams(max_new_tokens=4)
+
+
+def arithmetic_validation():
     suite = load_suite(SuiteParams(name="arithmetic", validation_per_bucket=2))
-    validation = materialize(suite)["validation.jsonl"]
-    scale, report = search_step(
-        trained_adapter,
+    return suite, materialize(suite)["validation.jsonl"]
+
+
+def tiny_search(tiny_model_dir, adapter, scratch, known=None, load_base=None):
+    """A search of scales 1 and 0.5 on the tiny model over arithmetic validation items."""
+    suite, validation = arithmetic_validation()
+    return search_step(
+        adapter,
         (1.0, 0.5),
         0.05,
         validation,
         suite,
         lambda: load_checkpoint(tiny_model_dir),
-        None,
-        EngineParams(batch_size=16, dtype="float32"),
-        EvaluateParams(max_new_tokens=4),
-        tmp_path,
+        load_base,
+        ENGINE,
+        EVALUATE,
+        scratch,
+        known=known,
     )
+
+
+def test_search_answers_validation_at_each_scale_and_keeps_one(
+    tiny_model_dir, trained_adapter, tmp_path
+):
+    scale, report = tiny_search(tiny_model_dir, trained_adapter, tmp_path)
     assert set(report["step_validation"]) == {"scale_0", "scale_0.5", "scale_1"}
     assert scale == report["step_scale"] in (0.0, 0.5, 1.0)
     rates = {
@@ -195,6 +209,7 @@ def test_search_answers_validation_at_each_scale_and_keeps_one(
     }
     assert set(rates[0.0]) == {"arithmetic"} and report["step_base"] == rates[0.0]
     assert choose_scale(rates, rates[0.0], 0.05) == scale
+    suite, _ = arithmetic_validation()
     with pytest.raises(SuperalignError, match="validation set, which is empty"):
         search_step(trained_adapter, (1.0, 0.5), 0.05, [], suite, None, None, None, None, tmp_path)
 
@@ -205,38 +220,16 @@ def test_the_next_round_reads_the_kept_policys_rates_instead_of_answering_again(
     """A search stores the kept policy's rates and the base's beside the adapter; the next
     round's search takes them from there (under the same fingerprint only) and answers
     the set with the new scales alone."""
-    suite = load_suite(SuiteParams(name="arithmetic", validation_per_bucket=2))
-    validation = materialize(suite)["validation.jsonl"]
-    engine, evaluate = (
-        EngineParams(batch_size=16, dtype="float32"),
-        EvaluateParams(max_new_tokens=4),
-    )
-    fingerprint = validation_fingerprint(validation, engine, evaluate)
-
-    def search(known, load_base, scratch):
-        return search_step(
-            trained_adapter,
-            (1.0, 0.5),
-            0.05,
-            validation,
-            suite,
-            lambda: load_checkpoint(tiny_model_dir),
-            load_base,
-            engine,
-            evaluate,
-            scratch,
-            known=known,
-        )
-
-    scale, report = search(None, None, tmp_path / "a")
+    _, validation = arithmetic_validation()
+    fingerprint = validation_fingerprint(validation, ENGINE, EVALUATE)
+    scale, report = tiny_search(tiny_model_dir, trained_adapter, tmp_path / "a")
     kept = tmp_path / "kept"
     scale_adapter(trained_adapter, kept, scale)
     write_record(kept, fingerprint, report)
     record = read_record(kept, fingerprint)
     assert record["base"] == report["step_base"] and not report["step_reused"]
-    assert record["rates"] | {"mean": 0} == report["step_validation"][f"scale_{scale:g}"] | {
-        "mean": 0
-    }
+    kept_rates = report["step_validation"][f"scale_{scale:g}"]
+    assert record["rates"] == {g: r for g, r in kept_rates.items() if g != "mean"}
 
     # Rates that no model would give show they are read, not measured; the base is never loaded.
     known = {"rates": {"arithmetic": 0.125}, "base": {"arithmetic": 0.0625}}
@@ -244,15 +237,15 @@ def test_the_next_round_reads_the_kept_policys_rates_instead_of_answering_again(
     def no_base():
         raise AssertionError("the base was loaded although its rates were known")
 
-    _, again = search(known, no_base, tmp_path / "b")
+    _, again = tiny_search(tiny_model_dir, trained_adapter, tmp_path / "b", known, no_base)
     assert again["step_reused"] and again["step_base"] == {"arithmetic": 0.0625}
     assert again["step_validation"]["scale_0"]["arithmetic"] == 0.125
     assert again["step_validation"]["scale_1"] == report["step_validation"]["scale_1"]
 
     # Measured another way, or unreadable: not reused.
-    other = validation_fingerprint(validation, engine, EvaluateParams(max_new_tokens=5))
+    other = validation_fingerprint(validation, ENGINE, EvaluateParams(max_new_tokens=5))
     assert other != fingerprint and read_record(kept, other) is None
-    assert validation_fingerprint(validation[1:], engine, evaluate) != fingerprint
+    assert validation_fingerprint(validation[1:], ENGINE, EVALUATE) != fingerprint
     (kept / "step_validation.json").write_text("{not json")
     assert read_record(kept, fingerprint) is None
     assert read_record(tmp_path / "nowhere", fingerprint) is None
