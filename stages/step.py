@@ -28,8 +28,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
-import hashlib
-import json
 import shutil
 from collections import defaultdict
 from collections.abc import Callable
@@ -40,6 +38,7 @@ from .errors import SuperalignError
 from .evaluate import evaluate
 from .params import EngineParams, EvaluateParams
 from .policy import merge_adapter
+from .records import read_json, record_id, write_json
 from .suites.base import Suite
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -115,21 +114,15 @@ def validation_fingerprint(
 ) -> str:
     """What a policy's validation rates depend on besides its weights: the items and how
     they are answered. A record under another fingerprint is not reused."""
-    blob = json.dumps(
-        [validation, dataclasses.asdict(engine_params), dataclasses.asdict(eval_params)],
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return record_id(validation, dataclasses.asdict(engine_params), dataclasses.asdict(eval_params))
 
 
 def read_record(policy_dir: Path, fingerprint: str) -> dict | None:
     """The rates a previous search stored beside `policy_dir`'s adapter, if they were
     measured the same way; None (answer the set again) otherwise, or if unreadable."""
-    path = Path(policy_dir) / RECORD
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = read_json(Path(policy_dir) / RECORD)
+    except SuperalignError:  # none (round 1: the base) or unreadable: measure instead
         return None
     if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
         return None
@@ -144,7 +137,7 @@ def write_record(adapter_dir: Path, fingerprint: str, report: dict) -> None:
     kept = report["step_validation"][f"scale_{report['step_scale']:g}"]
     rates = {group: rate for group, rate in kept.items() if group != "mean"}
     record = {"fingerprint": fingerprint, "rates": rates, "base": report["step_base"]}
-    (Path(adapter_dir) / RECORD).write_text(json.dumps(record, sort_keys=True), encoding="utf-8")
+    write_json(Path(adapter_dir) / RECORD, record)
 
 
 def search_step(
