@@ -10,6 +10,11 @@ The bench measures that gap before each stage (the `between` column sums a round
 gap over a minute means the stages did not run back to back (a rerun, a pause), and the
 campaign's median gap stands in for it. When a stage ran more than once for a round (a
 rerun), the latest run counts.
+
+Round times depend on the machine as much as on the code: the last column is the
+round's evaluate throughput (greedy generation, tokens/s), so two campaigns' times can be
+compared as measured on the same speed of machine. The baseline (r0) answers the same
+held-out set in every campaign of a suite, so its figure is the machine's.
 """
 
 from __future__ import annotations
@@ -35,9 +40,8 @@ STAGES = (
 BACK_TO_BACK_S = 60  # a longer gap between two stage runs is not one stage start
 
 
-def stage_seconds(campaign: str) -> dict[str, dict[str, tuple[float, float | None]]]:
-    """round -> stage -> (seconds of its latest run, seconds since the run before it
-    ended; None when they did not run back to back)."""
+def stage_runs(campaign: str) -> list:
+    """The campaign's finished and unfinished stage runs in MLflow, oldest first."""
     from mlflow.tracking import MlflowClient
 
     from stages.tracking import DEFAULT_TRACKING_URI, quiet_telemetry
@@ -49,12 +53,17 @@ def stage_seconds(campaign: str) -> dict[str, dict[str, tuple[float, float | Non
     )
     if experiment is None:
         raise SystemExit("no MLflow experiment 'superalign' here: run a campaign first")
-    runs = client.search_runs(
+    return client.search_runs(
         [experiment.experiment_id],
         filter_string=f"tags.`superalign.kind` = 'stage' and tags.`superalign.campaign` = '{campaign}'",
         order_by=["attributes.start_time ASC"],
         max_results=5000,
     )
+
+
+def stage_seconds(runs: list) -> dict[str, dict[str, tuple[float, float | None]]]:
+    """round -> stage -> (seconds of its latest run, seconds since the run before it
+    ended; None when they did not run back to back)."""
     table: dict[str, dict[str, tuple[float, float | None]]] = {}
     previous_end = None
     for run in runs:
@@ -71,29 +80,50 @@ def stage_seconds(campaign: str) -> dict[str, dict[str, tuple[float, float | Non
     return table
 
 
+def generation_speed(runs: list) -> dict[str, float]:
+    """round -> its latest evaluate run's greedy tokens/s."""
+    return {
+        run.data.tags["superalign.round"]: run.data.metrics["tokens_per_s"]
+        for run in runs
+        if run.data.tags.get("superalign.stage") == "evaluate"
+        and "tokens_per_s" in run.data.metrics
+    }
+
+
 def main() -> None:
     from stages.params import load_params
 
     campaign = (
         sys.argv[1] if len(sys.argv) > 1 else load_params(ROOT / "params.yaml")["tracking"].campaign
     )
-    print_table(campaign, stage_seconds(campaign))
+    runs = stage_runs(campaign)
+    print_table(campaign, stage_seconds(runs), generation_speed(runs))
 
 
-def print_table(campaign: str, table: dict[str, dict[str, tuple[float, float | None]]]) -> None:
+def print_table(
+    campaign: str,
+    table: dict[str, dict[str, tuple[float, float | None]]],
+    speed: dict[str, float] | None = None,
+) -> None:
     if not table:
         raise SystemExit(f"no finished stage runs for campaign '{campaign}'")
     stages = [s for s in STAGES if any(s in row for row in table.values())]
     gaps = sorted(g for row in table.values() for _, g in row.values() if g is not None)
     typical = gaps[len(gaps) // 2] if gaps else 0.0
     print(f"campaign {campaign}: seconds per stage (MLflow run times)")
-    print("round  " + "  ".join(f"{s:>11}" for s in stages) + "      between      total")
+    print(
+        "round  "
+        + "  ".join(f"{s:>11}" for s in stages)
+        + "      between      total"
+        + ("   tokens/s" if speed else "")
+    )
     for round_name in sorted(table, key=lambda r: int(r[1:])):
         row = table[round_name]
         between = sum(typical if g is None else g for _, g in row.values())
         total = sum(seconds for seconds, _ in row.values()) + between
         cells = "  ".join(f"{row[s][0]:>11.1f}" if s in row else f"{'-':>11}" for s in stages)
-        print(f"{round_name:<5}  {cells}  {between:>11.1f}  {total / 60:>5.1f} min")
+        rate = f"  {speed[round_name]:>9.0f}" if speed and round_name in speed else ""
+        print(f"{round_name:<5}  {cells}  {between:>11.1f}  {total / 60:>5.1f} min{rate}")
     print(f"median time between two stage runs: {typical:.1f} s")
 
 

@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 
 def main() -> None:
-    from round_time import print_table, stage_seconds
+    from round_time import generation_speed, print_table, stage_runs, stage_seconds
     from tiny_model import build_tiny_model
     from workspace import copy_project, env, make_workspace, merge, repo_params, round_chain
 
@@ -76,7 +76,8 @@ def main() -> None:
         print(f"dvc repro: exit {rc}, {seconds:.1f} s for {args.rounds} round(s) and r0")
         os.environ["MLFLOW_TRACKING_URI"] = ws_env["MLFLOW_TRACKING_URI"]
         campaign = campaign_name(load_params(ws / "params.yaml")["tracking"].campaign)
-        print_table(campaign, stage_seconds(campaign))
+        runs = stage_runs(campaign)
+        print_table(campaign, stage_seconds(runs), generation_speed(runs))
         if args.model:
             print_heldout(ws / "metrics")
     raise SystemExit(rc)
