@@ -203,9 +203,9 @@ def test_every_committed_profile_passes_the_params_schema():
     for name in names:
         assert overrides(read_profile(name, REPO), REPO / "params.yaml")
     mirror = overrides(read_profile("safety-mirror", REPO), REPO / "params.yaml")
-    assert "build_prefs.contrast_mirror=true" in mirror and "train.learning_rate=0.0005" in mirror
+    assert "build_prefs.contrast_mirror=true" in mirror and "train.learning_rate=0.0007" in mirror
     assert (
         "build_prefs.contrast_floor=1.0" in mirror and "build_prefs.revision_borrow=true" in mirror
     )
     assert "train.max_pairs=200" in mirror and "suite.validation_per_bucket=8" in mirror
-    assert "train.step_scales=[1.0, 0.5]" in mirror
+    assert "train.step_scales=[1.0, 0.5]" in mirror and "train.step_tolerance=0.03" in mirror
