@@ -103,7 +103,7 @@ def main() -> None:
 def print_table(
     campaign: str,
     table: dict[str, dict[str, tuple[float, float | None]]],
-    speed: dict[str, float] | None = None,
+    speed: dict[str, float],
 ) -> None:
     if not table:
         raise SystemExit(f"no finished stage runs for campaign '{campaign}'")
@@ -122,7 +122,7 @@ def print_table(
         between = sum(typical if g is None else g for _, g in row.values())
         total = sum(seconds for seconds, _ in row.values()) + between
         cells = "  ".join(f"{row[s][0]:>11.1f}" if s in row else f"{'-':>11}" for s in stages)
-        rate = f"  {speed[round_name]:>9.0f}" if speed and round_name in speed else ""
+        rate = f"  {speed[round_name]:>9.0f}" if round_name in speed else ""
         print(f"{round_name:<5}  {cells}  {between:>11.1f}  {total / 60:>5.1f} min{rate}")
     print(f"median time between two stage runs: {typical:.1f} s")
 
