@@ -256,7 +256,10 @@ class Engine:
 def _choose(logits: torch.Tensor, sampling: SamplingParams, generator) -> torch.Tensor:
     """Greedy, or temperature + nucleus (top-p) sampling, one token per row."""
     if sampling.temperature == 0:
-        return logits.argmax(dim=-1)
+        # The same index (argmax takes the first of equal maxima, and bf16 -> fp32 is
+        # exact) in a third of the time: bf16 argmax over the vocabulary is not vectorised
+        # on CPU (5.7 ms vs 1.6 ms for 64 rows here).
+        return logits.float().argmax(dim=-1)
     probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
     if sampling.top_p < 1.0:
         probs = _nucleus(probs, sampling.top_p)

@@ -371,6 +371,11 @@ class TrainParams:
     # ... a scale is kept only if no validation group (a suite, or a label of one: harmful,
     # benign) falls more than this below the base learner's (r0) rate
     step_tolerance: float = 0.05
+    # ... each answering at most this many new tokens (null: evaluate.max_new_tokens). A
+    # verdict rarely needs the whole answer: cut to 24 tokens, 99.5% of 2220 held-out
+    # verdicts of a safety campaign were unchanged and no benign one, for 57% of the tokens
+    # (README, Speed).
+    step_max_new_tokens: int | None = None
 
     def __post_init__(self):
         if self.learning_rate <= 0 or self.epochs <= 0 or self.batch_size < 1:
@@ -396,6 +401,10 @@ class TrainParams:
             raise ValueError(f"step_scales must differ in 6 significant digits, got {list(scales)}")
         if not 0 <= self.step_tolerance <= 1:
             raise ValueError(f"step_tolerance must be in [0, 1], got {self.step_tolerance}")
+        if self.step_max_new_tokens is not None and self.step_max_new_tokens < 1:
+            raise ValueError(
+                f"step_max_new_tokens must be >= 1 or null, got {self.step_max_new_tokens}"
+            )
 
     @property
     def searches_step(self) -> bool:

@@ -109,6 +109,15 @@ def check_validation(validation: list[dict], suite: Suite) -> None:
         )
 
 
+def validation_answering(eval_params: EvaluateParams, max_new_tokens: int | None) -> EvaluateParams:
+    """How the search answers the validation set: as `evaluate` does, every item (the
+    quick profiles' `evaluate.limit` would cut whole groups off the guard), within
+    `train.step_max_new_tokens` where that is set."""
+    return dataclasses.replace(
+        eval_params, limit=None, max_new_tokens=max_new_tokens or eval_params.max_new_tokens
+    )
+
+
 def validation_fingerprint(
     validation: list[dict], engine_params: EngineParams, eval_params: EvaluateParams
 ) -> str:
@@ -154,16 +163,15 @@ def search_step(
     known: dict | None = None,
 ) -> tuple[float, dict]:
     """(scale kept, metrics): each scale's validation rates, and the base learner's
-    (`load_base` None: the previous policy is the base, round 1). `known`: the previous
+    (`load_base` None: the previous policy is the base, round 1), answered as
+    `eval_params` says (`validation_answering`). `known`: the previous
     policy's and the base's rates as its own search stored them (`read_record`), which
     are then not measured again."""
     check_validation(validation, suite)
-    # every item: `evaluate.limit` (quick profiles) would cut whole groups off the guard
-    whole = dataclasses.replace(eval_params, limit=None)
 
     def validation_rates(model, tokenizer) -> dict[str, float]:
         engine = Engine(model, tokenizer, engine_params)
-        results, _ = evaluate({"validation": validation}, engine, whole, suite)
+        results, _ = evaluate({"validation": validation}, engine, eval_params, suite)
         return group_rates(validation, results)
 
     # the previous policy is loaded (base + adapter chain, merged) once; each scale merges

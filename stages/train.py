@@ -44,6 +44,7 @@ from .step import (
     read_record,
     scale_adapter,
     search_step,
+    validation_answering,
     validation_fingerprint,
     write_record,
 )
@@ -252,7 +253,8 @@ def main(stage: Stage) -> None:
         if p.searches_step:
             del model, ref  # the candidates load their own: one model in memory at a time
             gc.collect()
-            fingerprint = validation_fingerprint(validation, params["engine"], params["evaluate"])
+            answering = validation_answering(params["evaluate"], p.step_max_new_tokens)
+            fingerprint = validation_fingerprint(validation, params["engine"], answering)
             scale, report = search_step(
                 trained,
                 p.step_scales,
@@ -262,7 +264,7 @@ def main(stage: Stage) -> None:
                 lambda: load_policy(args.policy, args.models, params["rounds"]),
                 None if args.policy == "r0" else lambda: load_policy("r0", args.models),
                 params["engine"],
-                params["evaluate"],
+                answering,
                 Path(scratch),
                 # round 1's previous policy is the base, which no search stored rates for
                 known=read_record(Path(args.models) / args.policy, fingerprint),
