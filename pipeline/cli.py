@@ -218,11 +218,14 @@ def exp(
         read_profile,
         seed_overrides,
         seed_run_name,
+        with_sets,
     )
 
     name = name or profile
+    # `"-S key=value"` quoted as one word arrives as " key=value", which DVC's parser refuses
+    set_ = [s.strip() for s in set_]
     try:
-        changes = overrides(read_profile(profile), Path("params.yaml")) + list(set_)
+        changes = with_sets(overrides(read_profile(profile), Path("params.yaml")), set_)
         runs = [(name, [])]  # (experiment, its seed changes)
         if seeds is not None:
             runs = [(seed_run_name(name, s), seed_overrides(s)) for s in parse_seeds(seeds)]

@@ -84,6 +84,18 @@ def overrides(profile: dict, params_path: Path) -> list[str]:
     return out
 
 
+def with_sets(changes: list[str], sets: list[str]) -> list[str]:
+    """A profile's `changes` followed by the user's `-S` values, each key once: where a
+    `-S` names a key the profile sets, the profile's value goes (DVC would otherwise be
+    handed the key twice)."""
+    named = {_key(s) for s in sets}
+    return [c for c in changes if _key(c) not in named] + sets
+
+
+def _key(change: str) -> str:
+    return change.partition("=")[0].strip().lstrip("+~")
+
+
 def _present(tree: dict, key: str) -> bool:
     node: Any = tree
     for part in key.split("."):

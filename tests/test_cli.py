@@ -156,6 +156,17 @@ def test_seeds_run_one_experiment_each(monkeypatch):
         for key in ("attack.seed", "sample.seed", "critique.seed", "train.seed"):
             assert f"-S {key}={seed}" in command
         assert "-S train.beta=0.5" in command and "suite.split_seed" not in command
+    # A -S for a key the profile sets replaces the profile's value (DVC sees the key once),
+    # and "-S key=value" quoted as one word (the value then starts with a blank) works.
+    mirror = runner.invoke(
+        app,
+        ["exp", "safety-mirror", "-S", "train.step_scales=[1.0,0.75]", "-S train.beta=0.5"]
+        + ["--print"],
+    )
+    assert mirror.exit_code == 0, mirror.output
+    (command,) = [x for x in mirror.output.splitlines() if x.startswith("dvc exp run")]
+    assert command.count("train.step_scales=") == 1 and "-S train.step_scales=[1.0,0.75]" in command
+    assert command.endswith("-S train.beta=0.5") and "  " not in command
     bad = runner.invoke(app, ["exp", "safety", "--seeds", "x", "--print"])
     assert bad.exit_code == 2 and "--seeds: expected" in bad.output
 
