@@ -372,9 +372,9 @@ class TrainParams:
     # benign) falls more than this below the base learner's (r0) rate
     step_tolerance: float = 0.05
     # ... each answering at most this many new tokens (null: evaluate.max_new_tokens). A
-    # verdict rarely needs the whole answer: cut to 24 tokens, 99.5% of 2220 held-out
-    # verdicts of a safety campaign were unchanged and no benign one, for 57% of the tokens
-    # (README, Speed).
+    # verdict rarely needs the whole answer: cut to 24 tokens, 99.1% of 11100 held-out
+    # verdicts of five safety campaigns stayed the same and none of the benign ones, for
+    # 57% of the tokens (bench/verdict_truncation.py; README, Stages, train).
     step_max_new_tokens: int | None = None
 
     def __post_init__(self):
