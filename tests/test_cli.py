@@ -220,3 +220,4 @@ def test_every_committed_profile_passes_the_params_schema():
     )
     assert "train.max_pairs=200" in mirror and "suite.validation_per_bucket=8" in mirror
     assert "train.step_scales=[1.0, 0.5]" in mirror and "train.step_tolerance=0.03" in mirror
+    assert "train.step_max_new_tokens=24" in mirror
