@@ -229,7 +229,7 @@ class Engine:
         live = torch.arange(logits.shape[0], device=self.device)  # original row of each live row
         rows: list[list[int]] = [[] for _ in range(logits.shape[0])]
         for step in range(sampling.max_new_tokens):
-            token = _choose(logits, sampling, generator)
+            token = _choose(logits, sampling, generator, self.params.sampler)
             for row, tok in zip(live.tolist(), token.tolist()):
                 rows[row].append(tok)
             keep = ~torch.isin(token, end)
@@ -253,7 +253,9 @@ class Engine:
         return rows
 
 
-def _choose(logits: torch.Tensor, sampling: SamplingParams, generator) -> torch.Tensor:
+def _choose(
+    logits: torch.Tensor, sampling: SamplingParams, generator, sampler: str = "exact"
+) -> torch.Tensor:
     """Greedy, or temperature + nucleus (top-p) sampling, one token per row."""
     if sampling.temperature == 0:
         # The same index (argmax takes the first of equal maxima, and bf16 -> fp32 is
@@ -261,9 +263,38 @@ def _choose(logits: torch.Tensor, sampling: SamplingParams, generator) -> torch.
         # on CPU (5.7 ms vs 1.6 ms for 64 rows here).
         return logits.float().argmax(dim=-1)
     probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
+    if sampler == "fast":
+        return _draw_among_candidates(probs, sampling.top_p, generator)
     if sampling.top_p < 1.0:
         probs = _nucleus(probs, sampling.top_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def _draw_among_candidates(
+    probs: torch.Tensor, top_p: float, generator, candidates: int = 1024
+) -> torch.Tensor:
+    """`engine.sampler: fast`: one token per row from its top-p nucleus, drawn among the
+    row's `candidates` most likely tokens when the nucleus lies within them.
+
+    `torch.multinomial` draws one exponential variate per vocabulary entry (49k a row, a
+    step), and on CPU that draw was 24% of sampling time, the full sorts of `_nucleus`'s
+    tied rows another 10% (profiled: 64 prompts x 4 samples). Here a row whose nucleus
+    fits in the candidates draws among those alone: the same distribution, other
+    variates, so not the samples `exact` gives for a seed. Equally likely tokens at the
+    nucleus's edge are kept in `topk`'s order rather than a full sort's. A row whose
+    nucleus reaches beyond the candidates (top_p 1, or a flat row) draws as `exact` does.
+    """
+    k = min(candidates, probs.shape[-1])
+    ranked, order = probs.topk(k, dim=-1)
+    outside = ranked.cumsum(dim=-1) - ranked > top_p
+    beyond = ~outside[:, -1] if k < probs.shape[-1] else torch.zeros_like(outside[:, -1])
+    picked = torch.multinomial(ranked.masked_fill(outside, 0.0), 1, generator=generator)
+    token = order.gather(-1, picked).squeeze(1)
+    if beyond.any():
+        rows = beyond.nonzero().squeeze(1)
+        wide = _nucleus(probs[rows], top_p) if top_p < 1.0 else probs[rows]
+        token[rows] = torch.multinomial(wide, 1, generator=generator).squeeze(1)
+    return token
 
 
 def _nucleus(probs: torch.Tensor, top_p: float, candidates: int = 1024) -> torch.Tensor:

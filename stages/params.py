@@ -42,6 +42,11 @@ class EngineParams:
 
     batch_size: int = 64  # sequences per forward pass (prompts x samples)
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 where native
+    # How a sampled token is drawn. exact: from the whole vocabulary, the samples every
+    # campaign so far drew for its seed. fast: among the 1024 most likely tokens when the
+    # top-p nucleus lies within them; the same distribution, other samples, and faster on
+    # CPU (README, Speed). Greedy decoding is the same under both.
+    sampler: Literal["exact", "fast"] = "exact"
 
     def __post_init__(self):
         if self.batch_size < 1:

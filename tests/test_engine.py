@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stages.engine import Engine, EngineParams, SamplingParams, _nucleus
+from stages.engine import Engine, EngineParams, SamplingParams, _draw_among_candidates, _nucleus
 from stages.models import load_checkpoint
 
 PROMPTS = ["What is 1 + 1?", "hi", "What is 123 * 45 - 6?", "x", "a much longer prompt " * 4, "7"]
@@ -125,3 +125,43 @@ def test_nucleus_shortcut_is_the_full_sort_even_with_ties_and_flat_rows():
         assert torch.equal(fast, full_sort_nucleus(probs, top_p))
         kept = (fast > 0).sum(dim=-1)
         assert kept[-8:].min() > 256 and kept[:96].max() < 256  # both paths were taken
+
+
+def test_fast_sampler_draws_from_the_same_nucleus_distribution():
+    """`engine.sampler: fast` draws among the candidates where the nucleus fits in them,
+    as the whole vocabulary otherwise; either way only nucleus tokens, at their
+    renormalised probabilities, seeded."""
+    generator = torch.Generator().manual_seed(0)
+    peaked = torch.randn(1, 512, generator=generator) * 3
+    flat = torch.randn(1, 512, generator=generator) * 0.01  # nucleus beyond the candidates
+    probs = torch.softmax(torch.cat([peaked, flat]), dim=-1)
+    draws = 20000
+    rows = probs.repeat_interleave(draws, dim=0)
+    for top_p in (0.5, 0.9):
+        nucleus = full_sort_nucleus(probs, top_p)
+        assert (nucleus[0] > 0).sum() < 32 < (nucleus[1] > 0).sum()  # both paths
+        tokens = _draw_among_candidates(rows, top_p, torch.Generator().manual_seed(1), 32)
+        assert torch.equal(
+            tokens, _draw_among_candidates(rows, top_p, torch.Generator().manual_seed(1), 32)
+        )
+        for row in (0, 1):
+            drawn = tokens[row * draws : (row + 1) * draws]
+            assert bool((nucleus[row, drawn] > 0).all())  # never outside the nucleus
+            expected = nucleus[row] / nucleus[row].sum()
+            seen = torch.bincount(drawn, minlength=512).float() / draws
+            assert (seen - expected).abs().max() < 0.02
+    # top_p 1: the whole vocabulary, every row beyond any candidates
+    tokens = _draw_among_candidates(rows[:draws], 1.0, torch.Generator().manual_seed(2), 32)
+    assert len(set(tokens.tolist())) > 32  # more tokens than the candidates
+
+
+def test_fast_sampler_generates_seeded_samples_and_the_same_greedy(tiny_model_dir):
+    model, tokenizer = load_checkpoint(tiny_model_dir)
+    fast = Engine(model, tokenizer, EngineParams(dtype="float32", sampler="fast"))
+    exact = Engine(model, tokenizer, EngineParams(dtype="float32"))
+    sampled = SamplingParams(num_samples=3, temperature=1.0, top_p=0.9, max_new_tokens=8)
+    first = fast.generate(convs(), sampled)
+    assert first.texts == fast.generate(convs(), sampled).texts
+    assert any(len(set(t)) > 1 for t in first.texts)
+    greedy = SamplingParams(max_new_tokens=8)
+    assert fast.generate(convs(), greedy).texts == exact.generate(convs(), greedy).texts
