@@ -29,14 +29,17 @@ from stages.suites.grading import grade  # noqa: E402
 
 
 def group(row: dict) -> str:
-    return row.get("label") or "arithmetic"
+    """harmful / benign (a labelled suite), or gold (a suite with a gold answer)."""
+    return row.get("label") or "gold"
 
 
-def table(rows: list[dict], tokenizer, budgets: list[int]) -> list[str]:
+def table(rows: list[dict], tokenizer, budgets: list[int], budget: int) -> list[str]:
+    """`budget`: the token budget the answers were generated under."""
     graded = [r for r in rows if r.get("correct") is not None and grade(r, "") is not None]
-    # +1: the end token a finished answer also cost
     ids = [tokenizer(r["response"], add_special_tokens=False)["input_ids"] for r in graded]
-    total = sum(len(i) + 1 for i in ids)
+    # what each answer cost: its tokens and the end token, unless the budget cut it first
+    cost = [min(len(i) + 1, budget) for i in ids]
+    total = sum(cost)
     lines = [
         f"{'tokens':>6} {'answers':>8} {'same':>7} {'token share':>12}  changed (group: was -> now)"
     ]
@@ -48,7 +51,7 @@ def table(rows: list[dict], tokenizer, budgets: list[int]) -> list[str]:
             if now != row["correct"]:
                 changed[f"{group(row)}: {_word(row['correct'])} -> {_word(now)}"] += 1
         same = 1 - sum(changed.values()) / len(graded)
-        share = sum(min(len(i) + 1, n) for i in ids) / total
+        share = sum(min(c, n) for c in cost) / total
         detail = ", ".join(f"{k} {v}" for k, v in sorted(changed.items())) or "none"
         lines.append(f"{n:>6} {len(graded):>8} {same:>7.4f} {share:>12.3f}  {detail}")
     return lines
@@ -63,6 +66,9 @@ def main() -> None:
     parser.add_argument("campaigns", nargs="+", help="DVC experiment names (their -n)")
     parser.add_argument("--tokens", default="16,24,32", help="budgets to cut the answers to")
     parser.add_argument("--tokenizer", default=str(ROOT / "models/r0"), help="(dvc repro prepare)")
+    parser.add_argument(
+        "--budget", type=int, default=48, help="the answers' evaluate.max_new_tokens"
+    )
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
@@ -75,7 +81,7 @@ def main() -> None:
         for row in answers
     ]
     print(f"held-out answers of {', '.join(args.campaigns)}, every round, cut to N tokens:")
-    print("\n".join(table(rows, tokenizer, budgets)))
+    print("\n".join(table(rows, tokenizer, budgets, args.budget)))
 
 
 if __name__ == "__main__":

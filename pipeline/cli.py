@@ -225,7 +225,7 @@ def exp(
     # `"-S key=value"` quoted as one word arrives as " key=value", which DVC's parser refuses
     set_ = [s.strip() for s in set_]
     try:
-        changes = with_sets(overrides(read_profile(profile), Path("params.yaml")), set_)
+        changes = overrides(read_profile(profile), Path("params.yaml"))
         runs = [(name, [])]  # (experiment, its seed changes)
         if seeds is not None:
             runs = [(seed_run_name(name, s), seed_overrides(s)) for s in parse_seeds(seeds)]
@@ -233,7 +233,7 @@ def exp(
         _fail(exc)
     for run_name, seed_sets in runs:
         sets = list(set_) + seed_sets
-        code = _run_experiment(profile, run_name, changes + seed_sets, sets, temp, dry)
+        code = _run_experiment(profile, run_name, with_sets(changes, sets), sets, temp, dry)
         if code != 0:
             raise typer.Exit(code)
 

@@ -85,11 +85,15 @@ def overrides(profile: dict, params_path: Path) -> list[str]:
 
 
 def with_sets(changes: list[str], sets: list[str]) -> list[str]:
-    """A profile's `changes` followed by the user's `-S` values, each key once: where a
-    `-S` names a key the profile sets, the profile's value goes (DVC would otherwise be
-    handed the key twice)."""
-    named = {_key(s) for s in sets}
-    return [c for c in changes if _key(c) not in named] + sets
+    """A profile's `changes` followed by `sets` (the user's `-S` values, then a seed's),
+    each key once with the last value given for it: DVC is never handed a key twice. A
+    key the profile adds to a mapping (`+key=...`) keeps its `+` when a set changes it."""
+    added = {_key(c) for c in changes if c.startswith("+")}
+    last: dict[str, str] = {}
+    for change in sets:
+        key = _key(change)
+        last[key] = "+" + change if key in added and not change.startswith("+") else change
+    return [c for c in changes if _key(c) not in last] + list(last.values())
 
 
 def _key(change: str) -> str:

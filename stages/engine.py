@@ -254,27 +254,41 @@ class Engine:
 
 
 def _choose(
-    logits: torch.Tensor, sampling: SamplingParams, generator, sampler: str = "exact"
+    logits: torch.Tensor, sampling: SamplingParams, generator, sampler: str
 ) -> torch.Tensor:
-    """Greedy, or temperature + nucleus (top-p) sampling, one token per row."""
+    """Greedy, or temperature + nucleus (top-p) sampling, one token per row; `sampler` is
+    `engine.sampler`."""
     if sampling.temperature == 0:
         # The same index (argmax takes the first of equal maxima, and bf16 -> fp32 is
         # exact) in a third of the time: bf16 argmax over the vocabulary is not vectorised
         # on CPU (5.7 ms vs 1.6 ms for 64 rows here).
         return logits.float().argmax(dim=-1)
     probs = torch.softmax(logits.float() / sampling.temperature, dim=-1)
-    if sampler == "fast":
-        return _draw_among_candidates(probs, sampling.top_p, generator)
     if sampling.top_p < 1.0:
+        if sampler == "fast":
+            return _draw_among_candidates(probs, sampling.top_p, generator)
         probs = _nucleus(probs, sampling.top_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+# How many of a row's likeliest tokens the nucleus is looked for among before the whole
+# vocabulary is sorted or drawn from.
+NUCLEUS_CANDIDATES = 1024
+
+
+def _ranked_nucleus(probs: torch.Tensor, top_p: float, candidates: int):
+    """Each row's `candidates` likeliest tokens (probabilities, token ids) and which of
+    them fall outside its top-p nucleus (the tokens ranked above already cover top_p);
+    the nucleus may reach past the candidates where the last one is not outside."""
+    ranked, order = probs.topk(min(candidates, probs.shape[-1]), dim=-1)
+    return ranked, order, ranked.cumsum(dim=-1) - ranked > top_p
+
+
 def _draw_among_candidates(
-    probs: torch.Tensor, top_p: float, generator, candidates: int = 1024
+    probs: torch.Tensor, top_p: float, generator, candidates: int = NUCLEUS_CANDIDATES
 ) -> torch.Tensor:
-    """`engine.sampler: fast`: one token per row from its top-p nucleus, drawn among the
-    row's `candidates` most likely tokens when the nucleus lies within them.
+    """`engine.sampler: fast`: one token per row from its top-p nucleus (top_p < 1), drawn
+    among the row's `candidates` likeliest tokens when the nucleus lies within them.
 
     `torch.multinomial` draws one exponential variate per vocabulary entry (49k a row, a
     step), and on CPU that draw was 24% of sampling time, the full sorts of `_nucleus`'s
@@ -282,22 +296,31 @@ def _draw_among_candidates(
     fits in the candidates draws among those alone: the same distribution, other
     variates, so not the samples `exact` gives for a seed. Equally likely tokens at the
     nucleus's edge are kept in `topk`'s order rather than a full sort's. A row whose
-    nucleus reaches beyond the candidates (top_p 1, or a flat row) draws as `exact` does.
+    nucleus reaches past the candidates (a flat row) draws from the whole vocabulary's
+    nucleus, from the same distribution as `exact`.
     """
-    k = min(candidates, probs.shape[-1])
-    ranked, order = probs.topk(k, dim=-1)
-    outside = ranked.cumsum(dim=-1) - ranked > top_p
-    beyond = ~outside[:, -1] if k < probs.shape[-1] else torch.zeros_like(outside[:, -1])
-    picked = torch.multinomial(ranked.masked_fill(outside, 0.0), 1, generator=generator)
-    token = order.gather(-1, picked).squeeze(1)
+    ranked, order, outside = _ranked_nucleus(probs, top_p, candidates)
+    if ranked.shape[-1] < probs.shape[-1]:
+        beyond = ~outside[:, -1]
+    else:  # the candidates are the whole vocabulary
+        beyond = torch.zeros_like(outside[:, -1])
+    token = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    within = (~beyond).nonzero().squeeze(1)
+    if len(within):
+        weights = ranked[within].masked_fill(outside[within], 0.0)
+        picked = torch.multinomial(weights, 1, generator=generator)
+        token[within] = order[within].gather(-1, picked).squeeze(1)
     if beyond.any():
         rows = beyond.nonzero().squeeze(1)
-        wide = _nucleus(probs[rows], top_p) if top_p < 1.0 else probs[rows]
-        token[rows] = torch.multinomial(wide, 1, generator=generator).squeeze(1)
+        token[rows] = torch.multinomial(
+            _nucleus(probs[rows], top_p), 1, generator=generator
+        ).squeeze(1)
     return token
 
 
-def _nucleus(probs: torch.Tensor, top_p: float, candidates: int = 1024) -> torch.Tensor:
+def _nucleus(
+    probs: torch.Tensor, top_p: float, candidates: int = NUCLEUS_CANDIDATES
+) -> torch.Tensor:
     """`probs` with every token outside the top-p nucleus set to 0: a token is dropped when
     the tokens ranked above it already cover top_p.
 
@@ -310,9 +333,8 @@ def _nucleus(probs: torch.Tensor, top_p: float, candidates: int = 1024) -> torch
     likely tokens (bf16 logits tie often), is sorted in full as before, so which of the
     tied tokens stays is what it always was and seeded samples do not change.
     """
-    k = min(candidates, probs.shape[-1])
-    ranked, order = probs.topk(k, dim=-1)
-    outside = ranked.cumsum(dim=-1) - ranked > top_p
+    ranked, order, outside = _ranked_nucleus(probs, top_p, candidates)
+    k = ranked.shape[-1]
     kept = (~outside).sum(dim=-1)  # the nucleus is a prefix of the ranking
     last = ranked.gather(-1, (kept - 1).unsqueeze(-1)).squeeze(-1)
     first_dropped = ranked.gather(-1, kept.clamp(max=k - 1).unsqueeze(-1)).squeeze(-1)

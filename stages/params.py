@@ -376,10 +376,9 @@ class TrainParams:
     # ... a scale is kept only if no validation group (a suite, or a label of one: harmful,
     # benign) falls more than this below the base learner's (r0) rate
     step_tolerance: float = 0.05
-    # ... each answering at most this many new tokens (null: evaluate.max_new_tokens). A
-    # verdict rarely needs the whole answer: cut to 24 tokens, 99.1% of 11100 held-out
-    # verdicts of five safety campaigns stayed the same and none of the benign ones, for
-    # 57% of the tokens (bench/verdict_truncation.py; README, Stages, train).
+    # ... each answering at most this many new tokens (null: evaluate.max_new_tokens): the
+    # search reads only verdicts, which seldom need the whole answer (README, Stages,
+    # train; bench/verdict_truncation.py).
     step_max_new_tokens: int | None = None
 
     def __post_init__(self):

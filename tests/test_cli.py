@@ -156,19 +156,31 @@ def test_seeds_run_one_experiment_each(monkeypatch):
         for key in ("attack.seed", "sample.seed", "critique.seed", "train.seed"):
             assert f"-S {key}={seed}" in command
         assert "-S train.beta=0.5" in command and "suite.split_seed" not in command
-    # A -S for a key the profile sets replaces the profile's value (DVC sees the key once),
-    # and "-S key=value" quoted as one word (the value then starts with a blank) works.
-    mirror = runner.invoke(
-        app,
-        ["exp", "safety-mirror", "-S", "train.step_scales=[1.0,0.75]", "-S train.beta=0.5"]
-        + ["--print"],
-    )
-    assert mirror.exit_code == 0, mirror.output
-    (command,) = [x for x in mirror.output.splitlines() if x.startswith("dvc exp run")]
-    assert command.count("train.step_scales=") == 1 and "-S train.step_scales=[1.0,0.75]" in command
-    assert command.endswith("-S train.beta=0.5") and "  " not in command
     bad = runner.invoke(app, ["exp", "safety", "--seeds", "x", "--print"])
     assert bad.exit_code == 2 and "--seeds: expected" in bad.output
+
+
+def test_a_set_replaces_the_profiles_value_and_dvc_sees_each_key_once(monkeypatch):
+    """-S over a key the profile sets, a key given twice, a seed param under --seeds, a key
+    the profile adds to a mapping (`+`), and "-S key=value" quoted as one word."""
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    args = ["exp", "safety-mirror", "-S", "train.step_scales=[1.0,0.75]", "-S train.beta=0.5"]
+    args += ["-S", "train.beta=0.25", "-S", "suite.mix.arithmetic=0.5", "-S", "train.seed=9"]
+    result = runner.invoke(app, args + ["--seeds", "3", "--print"])
+    assert result.exit_code == 0, result.output
+    (command,) = [x for x in result.output.splitlines() if x.startswith("dvc exp run")]
+    keys = [part.split("=")[0].lstrip("+") for part in command.split(" -S ")[1:]]
+    assert len(keys) == len(set(keys))
+    assert (
+        "-S train.step_scales=[1.0,0.75]" in command
+        and "train.step_scales=[1.0, 0.5]" not in command
+    )
+    assert "-S train.beta=0.25" in command and "train.beta=0.5" not in command
+    assert "-S +suite.mix.arithmetic=0.5" in command and "arithmetic=0.25" not in command
+    assert "-S train.seed=3" in command and "train.seed=9" not in command
+    assert "  " not in command
 
 
 def test_status_sums_up_the_seeds_of_a_campaign(tmp_path, monkeypatch):

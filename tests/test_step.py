@@ -253,15 +253,11 @@ def test_the_next_round_reads_the_kept_policys_rates_instead_of_answering_again(
 
 
 def test_the_search_may_answer_validation_shorter_than_evaluate():
-    """`train.step_max_new_tokens` caps the search's answers (not evaluate's), a quick
-    profile's `evaluate.limit` never cuts the validation set, and a record measured under
-    one budget is not reused under another."""
+    """`train.step_max_new_tokens` caps the search's answers (not evaluate's), and a quick
+    profile's `evaluate.limit` never cuts the validation set (a record measured another
+    way is not reused: the next test)."""
     with pytest.raises(ValueError, match="step_max_new_tokens"):
         TrainParams(step_max_new_tokens=0)
     quick = EvaluateParams(max_new_tokens=48, limit=5)
     assert validation_answering(quick, None) == EvaluateParams(max_new_tokens=48, limit=None)
     assert validation_answering(quick, 24) == EvaluateParams(max_new_tokens=24, limit=None)
-    _, validation = arithmetic_validation()
-    assert validation_fingerprint(
-        validation, ENGINE, validation_answering(quick, 24)
-    ) != validation_fingerprint(validation, ENGINE, validation_answering(quick, None))
