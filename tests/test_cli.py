@@ -175,7 +175,7 @@ def test_a_set_replaces_the_profiles_value_and_dvc_sees_each_key_once(monkeypatc
     assert len(keys) == len(set(keys))
     assert (
         "-S train.step_scales=[1.0,0.75]" in command
-        and "train.step_scales=[1.0, 0.5]" not in command
+        and "train.step_scales=[1.0, 0.75, 0.5]" not in command
     )
     assert "-S train.beta=0.25" in command and "train.beta=0.5" not in command
     assert "-S +suite.mix.arithmetic=0.5" in command and "arithmetic=0.25" not in command
@@ -231,5 +231,5 @@ def test_every_committed_profile_passes_the_params_schema():
         "build_prefs.contrast_floor=1.0" in mirror and "build_prefs.revision_borrow=true" in mirror
     )
     assert "train.max_pairs=200" in mirror and "suite.validation_per_bucket=8" in mirror
-    assert "train.step_scales=[1.0, 0.5]" in mirror and "train.step_tolerance=0.03" in mirror
+    assert "train.step_scales=[1.0, 0.75, 0.5]" in mirror and "train.step_tolerance=0.03" in mirror
     assert "train.step_max_new_tokens=24" in mirror
