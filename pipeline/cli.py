@@ -82,6 +82,10 @@ def suites(
 # status column -> the report's column of the same metric
 STATUS_COLUMNS = {
     "heldout_acc": "heldout_accuracy",
+    "transfer_harmful": "transfer_labels_harmful",
+    "transfer_benign": "transfer_labels_benign",
+    "degenerate": "degenerate",
+    "step_kept": "step_scale",
     "format": "format_adherence",
     "length": "mean_length_chars",
     "distinct_2": "distinct_2",
@@ -95,7 +99,7 @@ def rounds_table(metrics_dir: Path) -> list[dict]:
     from stages.report import rounds_table as report_table
 
     rows = report_table(metrics_dir, evaluated_rounds(metrics_dir))
-    return [{"round": r["round"]} | {k: r[c] for k, c in STATUS_COLUMNS.items()} for r in rows]
+    return [{"round": r["round"]} | {k: r.get(c) for k, c in STATUS_COLUMNS.items()} for r in rows]
 
 
 def format_table(rows: list[dict]) -> str:

@@ -277,7 +277,9 @@ def campaign_rows(root: Path = Path(".")) -> list[dict]:
 SEED_KEYS = ("attack.seed", "sample.seed", "critique.seed", "train.seed")
 SEED_RUN = re.compile(r"(.+)-seed\d+")  # NAME-seedN, as `superalign exp --seeds` names them
 # the rounds table's columns holding a held-out group's rate: the group is what they name
-HELDOUT_GROUP = re.compile(r"heldout_labels_(\w+)|heldout_suites_(\w+?)_accuracy")
+HELDOUT_GROUP = re.compile(
+    r"heldout_labels_(\w+)|heldout_suites_(\w+?)_accuracy|(transfer_labels_\w+)"
+)
 
 
 def seed_run_name(name: str, seed: int) -> str:
@@ -348,6 +350,6 @@ def _heldout_changes(rounds: dict[str, dict[str, str]]) -> dict[str, float]:
     for column in first:
         match = HELDOUT_GROUP.fullmatch(column)
         if match and first[column] and last.get(column):
-            name = match.group(1) or match.group(2)
+            name = match.group(1) or match.group(2) or match.group(3)
             out[name] = float(last[column]) - float(first[column])
     return out

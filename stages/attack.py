@@ -10,10 +10,17 @@
   f(1-f) for a sampled failure rate f). On arithmetic, aiming at raw failure rate sent
   two thirds of every round to buckets the 135M learner never solved, even when sampling,
   which did not move in three rounds, while the buckets it had nearly learned got 5
-  queries a round and regressed in round 3. With `screen` > 1 it also aims inside the
-  buckets the suite contrasts (benign requests): of that many times a bucket's quota
-  drawn at random, the round's learner keeps those it is closest to refusing, since the
-  bandit sees over-refusal only once the evaluation shows it, a round late.
+  queries a round and regressed in round 3. With `screen` > 1 it also aims inside each
+  bucket: of that many times a bucket's quota drawn at random, the ones the round's
+  learner (the previous policy) answers wrongly, greedily, go first.
+- `strategy`: the adaptive attack over (bucket, strategy) arms of a labelled pool: each
+  drawn intent (a harmful or a benign request) is rewritten by the attacker model with a
+  red-teaming strategy (strategies.py: instruction style, role-play, hypothetical,
+  persuasion, past tense, jailbreak wrappers), or kept as it is (`plain`), so the bandit
+  learns which framings the learner fails, on both sides of the trade-off. A rewrite keeps
+  its intent's label and records its strategy and intent; rewrites that near-duplicate
+  each other or an evaluation item (held-out, validation, transfer) are dropped. Sources
+  without labelled intents (a generator) are drawn as the adaptive attacker draws them.
 - `llm`: an attacker model is shown the suite's seed topics and a few of the previous
   round's successful attacks and asked for new adversarial queries; near-duplicates (of
   each other, of the examples, of held-out prompts) are removed.
@@ -32,14 +39,14 @@ from .errors import SuperalignError
 from .params import AttackParams
 from .policy import load_policy
 from .records import read_jsonl, record_id, write_jsonl
-from .schema import QUERY, RESULT
+from .schema import QUERY, RESULT, conversation
 from .served import ServedEngine, load_engine
 from .stage import Stage, option, stage_main
+from .strategies import PLAIN, Strategy, clean_rewrite, load_strategies
 from .suites import load_suite
-from .suites.base import QuerySource, Suite, bucket_of
-from .text import distinct_n, jaccard, ngrams, words
+from .suites.base import PoolSource, QuerySource, Suite, bucket_of, query
+from .text import distinct_n, jaccard, near_duplicates_of, ngrams, words
 from .tracking import round_number
-from .yes_no_judge import plain_refusal_likelihood
 
 
 def bucket_stats(results: list[dict]) -> dict[str, tuple[int, int]]:
@@ -134,7 +141,22 @@ def screened_draw(
     if read_kept:  # how far the screen moved the draw: its reading, kept vs drawn
         metrics["screen_reading.kept"] = sum(read_kept) / len(read_kept)
         metrics["screen_reading.drawn"] = sum(read_all) / len(read_all)
+    metrics |= drawn_failure_rates(wide, reading)
     return kept, metrics
+
+
+def drawn_failure_rates(drawn: list[dict], reading: dict[str, float | None]) -> dict:
+    """How often the learner failed what was drawn, before the screen chose: per strategy,
+    for all rewrites together (`written`) and for the intents as they are (`plain`)."""
+    by: dict[str, list[float]] = {}
+    for q in drawn:
+        r = reading.get(q["id"])
+        if r is None or "strategy" not in q:
+            continue
+        by.setdefault(q["strategy"], []).append(r)
+        by.setdefault("written" if q["strategy"] != PLAIN else "_plain", []).append(r)
+    by[PLAIN] = by.pop("_plain", by.get(PLAIN, []))
+    return {f"drawn_failure.{k}": sum(v) / len(v) for k, v in sorted(by.items()) if v}
 
 
 def adaptive_attack(
@@ -153,6 +175,9 @@ def adaptive_attack(
         )
     seed = params.seed * 1000 + round_number(round_name)
     stats = bucket_stats(prev_results)
+    prior = getattr(source, "prior_bucket", None)
+    if prior:  # an arm not graded yet starts from its bucket's record
+        stats = {b: stats.get(b) or stats.get(prior(b), (0, 0)) for b in source.buckets}
     counts = allocate(
         source.buckets,
         stats,
@@ -323,17 +348,174 @@ def successful_attacks(prev_results: list[dict]) -> list[str]:
     )
 
 
-def refusal_screen(learner: Engine, suite: Suite) -> Screen:
-    """The learner reading, for each request the suite contrasts (a benign one), how
-    readily it would refuse it; the other requests it does not screen."""
+def failure_screen(learner: Engine, suite: Suite, max_new_tokens: int) -> Screen:
+    """The learner answering each item greedily: 1.0 where its answer fails the item's
+    ground truth, 0.0 where it passes, None for an item without ground truth."""
 
     def screen(items: list[dict]) -> list[float | None]:
-        asked = [q for q in items if suite.contrast_request(q) is not None]
-        read = plain_refusal_likelihood(learner, [q["prompt"] for q in asked])
-        by_id = {q["id"]: r for q, r in zip(asked, read)}
-        return [by_id.get(q["id"]) for q in items]
+        graded = [q for q in items if suite.has_ground_truth(q)]
+        if not graded:
+            return [None] * len(items)
+        greedy = SamplingParams(max_new_tokens=max_new_tokens)
+        answers = learner.generate([conversation(q["prompt"]) for q in graded], greedy).texts
+        read = {}
+        for q, texts in zip(graded, answers):
+            grade = suite.grade(q, texts[0])
+            read[q["id"]] = None if grade is None else float(not grade.correct)
+        return [read.get(q["id"]) for q in items]
 
     return screen
+
+
+Rewriter = Callable[[list[tuple[Strategy, str]]], list[str | None]]
+
+
+def model_rewriter(engine: Engine | ServedEngine, params: AttackParams, seed: int) -> Rewriter:
+    """The attacker model rewriting each (strategy, intent) with the strategy's
+    instruction; None where it has none or the reply is unusable (`clean_rewrite`)."""
+
+    def rewrite(jobs: list[tuple[Strategy, str]]) -> list[str | None]:
+        asked = [i for i, (s, _) in enumerate(jobs) if s.instruction]
+        out: list[str | None] = [None] * len(jobs)
+        if not asked:
+            return out
+        requests = [
+            [
+                {"role": "system", "content": jobs[i][0].instruction},
+                {"role": "user", "content": jobs[i][1]},
+            ]
+            for i in asked
+        ]
+        sampling = SamplingParams(
+            temperature=params.temperature, max_new_tokens=params.max_new_tokens, seed=seed
+        )
+        replies = engine.generate(requests, sampling).texts
+        for i, texts in zip(asked, replies):
+            out[i] = clean_rewrite(texts[0], jobs[i][1])
+        return out
+
+    return rewrite
+
+
+class StrategySource:
+    """A pool of labelled intents as (bucket, strategy) arms: `draw` takes intents from
+    each bucket and applies each arm's strategy (the attacker model's rewrite, else the
+    strategy's template), dropping rewrites that near-duplicate an evaluation item or,
+    for the model's, one another."""
+
+    def __init__(
+        self,
+        pool: PoolSource,
+        strategies: list[Strategy],
+        rewrite: Rewriter,
+        avoid: list[str],
+        max_similarity: float,
+    ):
+        self.pool, self.rewrite = pool, rewrite
+        self.strategies = {s.name: s for s in strategies}
+        self.avoid, self.max_similarity = avoid, max_similarity
+        names = [PLAIN, *self.strategies]
+        self.buckets = [f"{b}/{n}" for b in pool.buckets for n in names]
+        self.dropped = Counter()
+
+    @staticmethod
+    def prior_bucket(arm: str) -> str:
+        return arm.rsplit("/", 1)[0]
+
+    def room(self) -> dict[str, int]:
+        room = self.pool.room()
+        return {arm: room[self.prior_bucket(arm)] for arm in self.buckets}
+
+    def draw(self, counts: dict[str, int], seed: int) -> list[dict]:
+        room = self.pool.room()
+        wanted: dict[str, int] = {}
+        for arm, n in counts.items():
+            wanted[self.prior_bucket(arm)] = wanted.get(self.prior_bucket(arm), 0) + n
+        intents: dict[str, list[dict]] = {}
+        for item in self.pool.draw({b: min(n, room[b]) for b, n in wanted.items()}, seed):
+            intents.setdefault(bucket_of(item), []).append(item)
+        jobs = []  # (arm, strategy name, intent): an intent reused across arms if short
+        for arm in self.buckets:
+            bucket, name = self.prior_bucket(arm), arm.rsplit("/", 1)[1]
+            for _ in range(counts.get(arm, 0)):
+                taken = sum(1 for j in jobs if j[0].startswith(bucket + "/"))
+                jobs.append((arm, name, intents[bucket][taken % len(intents[bucket])]))
+        written = self.rewrite(
+            [(self.strategies[n], i["prompt"]) for _, n, i in jobs if n != PLAIN]
+        )
+        rewrites = iter(written)
+        drawn, seen_rewrites = [], []
+        for arm, name, intent in jobs:
+            prompt, by = intent["prompt"], None
+            if name != PLAIN:
+                text = next(rewrites)
+                by = "attacker" if text else "template"
+                prompt = text or self.strategies[name].wrap(intent["prompt"])
+                if prompt is None:
+                    self.dropped["unusable"] += 1
+                    continue
+                if by == "attacker" and dedupe([prompt], seen_rewrites, self.max_similarity)[1]:
+                    self.dropped["near_duplicate"] += 1
+                    continue
+                if by == "attacker":
+                    seen_rewrites.append(prompt)
+            fields = {k: v for k, v in intent.items() if k not in ("id", "suite", "prompt", "bucket")}
+            drawn.append(
+                query(intent.get("suite") or "-", prompt, **fields)
+                | {"bucket": arm, "strategy": name, "intent": intent["id"]}
+                | ({"rewritten_by": by} if by else {})
+            )
+        echoes = near_duplicates_of([q["prompt"] for q in drawn], self.avoid, self.max_similarity)
+        self.dropped["near_evaluation"] += sum(echoes)
+        unique: dict[str, dict] = {}
+        for q, echo in zip(drawn, echoes):
+            if not echo:
+                unique.setdefault(q["id"], q)
+        return list(unique.values())
+
+
+def strategy_sources(
+    sources: list[tuple[QuerySource, float]],
+    strategies: list[Strategy],
+    rewrite: Rewriter,
+    avoid: list[str],
+    max_similarity: float,
+) -> list[tuple[QuerySource, float]]:
+    """Each pool of labelled intents as a StrategySource; other sources (a generator, a
+    pool without labels) as they are."""
+
+    def labelled(source: QuerySource) -> bool:
+        if not isinstance(source, PoolSource):
+            return False
+        items = [q for b in source.buckets for q in source.items(b)]
+        return bool(items) and all(q.get("label") for q in items)
+
+    return [
+        (StrategySource(s, strategies, rewrite, avoid, max_similarity) if labelled(s) else s, w)
+        for s, w in sources
+    ]
+
+
+def written_metrics(queries: list[dict], sources: list[tuple[QuerySource, float]]) -> dict:
+    """How much of the round the attacker wrote: per label, the share of queries that are
+    rewrites, and of those, the share the model wrote (not its template fallback)."""
+    metrics: dict[str, float] = {}
+    by_label: dict[str, list[dict]] = {}
+    for q in queries:
+        if "strategy" in q:
+            by_label.setdefault(q.get("label") or "-", []).append(q)
+    for label, qs in sorted(by_label.items()):
+        rewrites = [q for q in qs if q["strategy"] != PLAIN]
+        metrics[f"written_share.{label}"] = len(rewrites) / len(qs)
+        if rewrites:
+            model = sum(q.get("rewritten_by") == "attacker" for q in rewrites)
+            metrics[f"model_rewrite_share.{label}"] = model / len(rewrites)
+    for source, _ in sources:
+        for why, n in getattr(source, "dropped", {}).items():
+            metrics[f"dropped.{why}"] = metrics.get(f"dropped.{why}", 0) + n
+    if by_label:
+        metrics["strategies_used"] = len({q["strategy"] for qs in by_label.values() for q in qs})
+    return metrics
 
 
 def attacker_engine(stage: Stage) -> Engine | ServedEngine:
@@ -356,6 +538,7 @@ def attacker_engine(stage: Stage) -> Engine | ServedEngine:
     option("--pool", required=True, help="the suite's attack pool (empty for a generator)"),
     option("--validation", required=True, help="the suite's validation set: never emitted"),
     option("--seeds", required=True, help="seed topics for the llm attacker"),
+    option("--transfer", help="the suite's transfer sets: never emitted, never echoed"),
     option("--base", required=True, help="base checkpoint (default attacker model)"),
     option("--policy", required=True, help="the round's learner: the previous round"),
     option("--models", required=True, help="directory of the rounds' checkpoints"),
@@ -370,20 +553,32 @@ def main(stage: Stage) -> None:
     unseen = read_jsonl(args.heldout, required=QUERY) + read_jsonl(
         args.validation, required=QUERY
     )
+    transfer = read_jsonl(args.transfer, required=QUERY) if args.transfer else []
     suite = load_suite(stage.params["suite"])
-    if p.kind == "adaptive":
+    if p.kind in ("adaptive", "strategy"):
         sources = suite.attack_sources(read_jsonl(args.pool, required=QUERY), unseen)
+        if p.kind == "strategy":
+            # a rewrite must not echo an item any set is scored on, transfer sets included
+            avoid = [q["prompt"] for q in unseen + transfer]
+            rewrite = model_rewriter(
+                attacker_engine(stage), p, p.seed * 1000 + round_number(stage.round)
+            )
+            sources = strategy_sources(
+                sources, load_strategies(p.strategies), rewrite, avoid, p.max_similarity
+            )
         screen = None
         if p.screen > 1:  # the round's learner: the policy the previous round trained
             model, tokenizer = load_policy(args.policy, args.models, stage.params["rounds"])
-            screen = refusal_screen(Engine(model, tokenizer, stage.params["engine"]), suite)
+            learner = Engine(model, tokenizer, stage.params["engine"])
+            screen = failure_screen(learner, suite, stage.params["evaluate"].max_new_tokens)
         queries, metrics = mixed_attack(prev, p, stage.round, sources, screen)
+        metrics |= written_metrics(queries, sources)
     else:
         queries, metrics = llm_attack(
             attacker_engine(stage),
             read_jsonl(args.seeds, required=("id", "prompt")),
             successful_attacks(prev),
-            [q["prompt"] for q in unseen],
+            [q["prompt"] for q in unseen + transfer],
             p,
             stage.round,
             suite.name,
@@ -394,8 +589,13 @@ def main(stage: Stage) -> None:
     if metrics.get("screened"):
         print(
             f"attack@{stage.round}: {metrics['screened']} screened by the learner from "
-            f"{p.screen}x as many: refusal reading {metrics['screen_reading.kept']:.3f} kept, "
-            f"{metrics['screen_reading.drawn']:.3f} drawn"
+            f"{p.screen}x as many: failing {metrics['screen_reading.kept']:.3f} of those kept, "
+            f"{metrics['screen_reading.drawn']:.3f} of those drawn"
+        )
+    if "written_share.harmful" in metrics:
+        print(
+            f"attack@{stage.round}: {metrics['written_share.harmful']:.0%} of harmful requests "
+            f"rewritten ({metrics.get('model_rewrite_share.harmful', 0):.0%} of them by the model)"
         )
     dry = {k.removeprefix("dry."): v for k, v in metrics.items() if k.startswith("dry.")}
     if dry:

@@ -40,6 +40,7 @@ from .schema import REVISION, VERDICT, conversation
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
+from .text import degenerate
 from .verdicts import ACCEPT
 
 
@@ -270,6 +271,10 @@ def build_prefs(
     dropped["contrast_capped"] = len(contrasts) - len(kept)
     contrasted = len(kept)
     pairs += [p for these in kept for p in these]
+    # a degenerate response is never preferred, whatever a critic scored it
+    fit = [p for p in pairs if not degenerate(p["chosen"][0]["content"])]
+    dropped["degenerate_chosen"] = len(pairs) - len(fit)
+    pairs = fit
     queries = len({v["query_id"] for v in verdicts})
     kinds = Counter(p["kind"] for p in pairs)
     metrics = {

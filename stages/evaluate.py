@@ -1,11 +1,12 @@
 """Stage `evaluate`: greedy answers from a round's policy on named sets, scored.
 
-Sets: the suite's held-out set, the round-1 attacks frozen as a benchmark, and this
-round's fresh attacks. An item is graded by the suite's ground truth where it has some
+Sets: the suite's held-out set, the round-1 attacks frozen as a benchmark, this round's
+fresh attacks, and the suite's transfer sets (another source no stage draws from) if it
+has any. An item is graded by the suite's ground truth where it has some
 (gold, label); the others are graded by the round's critic (its acceptance rate is then
 the accuracy). Per set: accuracy, per-bucket accuracy, the suite's own metrics (format
 adherence, per-label rates), and the collapse signals, mean response length and
-distinct-2. Per-item results feed the next round's attacker.
+distinct-2, and the share of degenerate answers (text.degenerate). Per-item results feed the next round's attacker.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .schema import QUERY, conversation
 from .stage import Stage, option, stage_main
 from .suites import load_suite
 from .suites.base import Suite
-from .text import distinct_n
+from .text import degenerate_share, distinct_n
 from .verdicts import Critic, accepted
 
 
@@ -79,6 +80,7 @@ def summarize(results: list[dict], suite: Suite) -> dict:
         "items": len(results),
         "mean_length_chars": _mean([len(r) for r in responses]),
         "distinct_2": distinct_n(responses, 2),
+        "degenerate": degenerate_share(responses),
     } | suite.set_metrics(results)
     if graded:
         by_bucket = defaultdict(list)
@@ -154,6 +156,7 @@ def read_sets(specs: list[str]) -> dict[str, list[dict]]:
         metavar="NAME=PATH",
         help="an evaluation set (JSON Lines queries); repeatable",
     ),
+    option("--transfer", help="the suite's transfer sets, evaluated as the set `transfer` if any"),
     option("--rubric", help="the suite's rubric, for grading items without ground truth"),
     option("--metrics", required=True, help="metrics JSON to write"),
     option("--results", required=True, help="per-item results JSON Lines to write"),
@@ -163,6 +166,9 @@ def read_sets(specs: list[str]) -> dict[str, list[dict]]:
 def main(stage: Stage) -> None:
     args, params = stage.args, stage.params
     sets = read_sets(args.set)
+    transfer = read_jsonl(args.transfer, required=QUERY) if args.transfer else []
+    if transfer:  # a suite without transfer sets writes an empty file
+        sets["transfer"] = transfer
     suite = load_suite(params["suite"])
     model, tokenizer = load_policy(stage.round, args.models, params["rounds"])
     engine = Engine(model, tokenizer, params["engine"])

@@ -134,22 +134,23 @@ class SuiteParams:
 class AttackParams:
     """How the attacker picks the round's queries."""
 
-    kind: Literal["adaptive", "llm"] = "adaptive"
+    kind: Literal["adaptive", "strategy", "llm"] = "adaptive"
     queries: int = 96  # per round
     seed: int = 0
     # adaptive: a bandit over the suite's buckets
     exploration: float = 0.25  # share of queries spread evenly over all buckets
     objective: Literal["frontier", "failure"] = "frontier"  # weight f(1-f), or f
-    # requests the suite contrasts (safety: benign ones): draw this many times a bucket's
-    # quota at random and keep those the round's learner is closest to refusing (a plain
-    # refusal's likelihood as its reply), so answering is taught where over-refusal is
-    # coming before the evaluation shows it. 1: no screen, the learner is not loaded
+    # draw this many times a bucket's quota and keep first those the round's learner
+    # answers wrongly (greedy, graded by ground truth). 1: no screen, no learner loaded
     screen: int = 1
-    # llm
-    attacker_model: str | None = None  # null = the base learner; or embedded:/dir/HF id
+    # strategy: a YAML file of red-teaming strategies (null: the built-in set,
+    # stages/strategies.yaml); the attacker model is attacker_model
+    strategies: str | None = None
+    # llm and strategy
+    attacker_model: str | None = None  # null = the base learner; or embedded:/dir/HF id/openai:
     few_shot: int = 4  # earlier successful attacks shown per request
     candidates: int = 64  # generations before filtering
-    max_similarity: float = 0.5  # word-bigram Jaccard above which a query is a near-duplicate
+    max_similarity: float = 0.5  # word-bigram overlap above which a query is a near-duplicate
     temperature: float = 1.0
     max_new_tokens: int = 48
 

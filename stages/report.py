@@ -33,6 +33,7 @@ COLUMNS = {
     "format_adherence": ("evaluate", "heldout.format_adherence"),
     "mean_length_chars": ("evaluate", "heldout.mean_length_chars"),
     "distinct_2": ("evaluate", "heldout.distinct_2"),
+    "degenerate": ("evaluate", "heldout.degenerate"),
     "tokens_per_s": ("evaluate", "tokens_per_s"),
     "attack_queries": ("attack", "queries"),
     "critic_accept_rate": ("critique", "accept_rate"),
@@ -61,7 +62,9 @@ def _get(metrics: dict, dotted: str):
 # mixture, each suite's accuracy, echoes and per-label rates.
 SUITE_COLUMNS = re.compile(
     r"heldout\.(labels\.[^.]+|echoes|suites\.[^.]+\.(accuracy|echoes|labels\.[^.]+))"
+    r"|transfer\.(accuracy|degenerate|labels\.[^.]+)"
 )
+TRANSFER_COLUMN = re.compile(r"transfer_(accuracy|labels_\w+)")
 
 
 def column_name(key: str) -> str:
@@ -109,7 +112,14 @@ def summarize(rows: list[dict], ceiling_gain: float | None, headline: str = HEAD
         else None,
         "ceiling_gain": ceiling_gain,
         "pgr": gain / ceiling_gain if gain is not None and ceiling_gain else None,
+        # rounds whose step search kept none of the update: they trained nothing
+        "rounds_kept_nothing": sum(1 for r in rows[1:] if r.get("step_scale") == 0),
     }
+    for column in sorted(c for c in rows[0] if TRANSFER_COLUMN.fullmatch(c)):
+        by_round = [r.get(column) for r in rows]
+        summary[column] = dict(zip((r["round"] for r in rows), by_round))
+        if by_round[0] is not None and by_round[-1] is not None:
+            summary[f"{column}_gain"] = by_round[-1] - by_round[0]
     return summary
 
 

@@ -4,8 +4,10 @@ Whatever the suite's data comes from (a committed file, a seed, a user's JSON Li
 or an installed package), it is read here, checked against the suite contract (unique
 ids, attack pool disjoint from held-out, every held-out bucket attackable) and written to
 one directory: heldout.jsonl, pool.jsonl, validation.jsonl (items per bucket kept from
-the attacker, `suite.validation_per_bucket`; empty by default), seeds.jsonl, rubric.md
-and suite.json (its sizes and buckets). The stage is `always_changed` in dvc.yaml because its sources may
+the attacker, `suite.validation_per_bucket`; empty by default), seeds.jsonl,
+transfer.jsonl (sets of another source no stage draws from; pool items that
+near-duplicate one are dropped from the pool), rubric.md and suite.json (its sizes and
+buckets). The stage is `always_changed` in dvc.yaml because its sources may
 live outside DVC's view (a path in params, a package); it takes about a second, and the
 stages after it rerun only when what it wrote changed.
 """
@@ -15,13 +17,15 @@ from __future__ import annotations
 from .records import atomic_path, write_json, write_jsonl
 from .stage import Stage, option, stage_main
 from .suites import load_suite
-from .suites.base import Suite, check_suite_data, describe, validation_split
+from .suites.base import TRANSFER_OVERLAP, Suite, check_suite_data, describe, validation_split
+from .text import near_duplicates_of
 
 FILES = (
     "heldout.jsonl",
     "pool.jsonl",
     "validation.jsonl",
     "seeds.jsonl",
+    "transfer.jsonl",
     "rubric.md",
     "suite.json",
 )
@@ -29,20 +33,24 @@ FILES = (
 
 def materialize(suite: Suite) -> dict:
     """Every file of the suite's directory, by name, checked (pure: no writing)."""
-    heldout = suite.heldout()
-    pool, validation = validation_split(
-        suite, suite.pool(), heldout, suite.params.validation_per_bucket
-    )
+    heldout, transfer = suite.heldout(), suite.transfer()
+    pool = suite.pool()
+    echoes = near_duplicates_of([q["prompt"] for q in pool], [q["prompt"] for q in transfer],
+                                TRANSFER_OVERLAP)
+    pool = [q for q, echo in zip(pool, echoes) if not echo]
+    pool, validation = validation_split(suite, pool, heldout, suite.params.validation_per_bucket)
     kept = {q["id"] for q in validation}
     seeds = [s for s in suite.seeds() if s.get("id") not in kept]  # seeds may be pool items
-    check_suite_data(suite, heldout, pool, validation)
+    check_suite_data(suite, heldout, pool, validation, transfer)
     return {
         "heldout.jsonl": heldout,
         "pool.jsonl": pool,
         "validation.jsonl": validation,
         "seeds.jsonl": seeds,
+        "transfer.jsonl": transfer,
         "rubric.md": suite.rubric().strip() + "\n",
-        "suite.json": describe(suite, heldout, pool, seeds) | {"validation": len(validation)},
+        "suite.json": describe(suite, heldout, pool, seeds)
+        | {"validation": len(validation), "transfer": len(transfer), "pool_near_transfer": sum(echoes)},
     }
 
 

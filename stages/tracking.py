@@ -36,6 +36,8 @@ EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 HEADLINE = (
     ("evaluate", "heldout.accuracy"),
     ("evaluate", "heldout.suites."),
+    ("evaluate", "transfer.labels."),
+    ("evaluate", "heldout.degenerate"),
     ("critique", "agreement_with_gold"),
     ("critique", "kappa_with_gold"),
     ("critique", "agreement_with_human"),

@@ -8,6 +8,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 from workspace import dvc, make_workspace
 
+from stages.suites.base import TRANSFER_OVERLAP
+from stages.text import near_duplicates_of
+
 pytestmark = pytest.mark.slow
 
 
@@ -178,15 +181,17 @@ def test_user_jsonl_suite_two_rounds(tmp_path, tiny_model_dir):
 
 def test_safety_mixture_round(tmp_path, tiny_model_dir):
     """The safety suite mixed with arithmetic: queries drawn from both by weight, each
-    suite's held-out metrics reported, the headline metric summarised; a validation set
-    the attacker never draws from; benign requests screened by the round's learner. (The step search on it needs a verifier, which accepts
-    none of the tiny model's answers, so no pairs: tests/test_step.py runs it.)"""
+    suite's held-out and transfer metrics reported, the headline metric summarised; a
+    validation set the attacker never draws from; the strategy attacker's rewrites screened
+    by the round's learner, none of them or of the pairs echoing a transfer item. (The
+    step search on it needs a verifier, which accepts none of the tiny model's answers, so
+    no pairs: tests/test_step.py runs it.)"""
     ws = make_workspace(
         tmp_path / "ws",
         tiny_model_dir,
         {
             "suite": {"name": "safety", "mix": {"arithmetic": 0.25}, "validation_per_bucket": 1},
-            "attack": {"queries": 8, "screen": 2},  # the round's learner reads the benign ones
+            "attack": {"kind": "strategy", "queries": 8, "screen": 2, "max_new_tokens": 8},
             "evaluate": {"limit": None},
             "report": {"metric": "heldout.suites.safety.labels.harmful"},
         },
@@ -198,9 +203,25 @@ def test_safety_mixture_round(tmp_path, tiny_model_dir):
     queries = [
         json.loads(x) for x in (ws / "data/rounds/r1/queries.jsonl").read_text().splitlines()
     ]
-    assert sorted(q["suite"] for q in queries) == ["arithmetic"] * 2 + ["safety"] * 6
     attack = json.loads((ws / "metrics/attack/r1.json").read_text())
-    assert attack["screened"] == sum(q.get("label") == "benign" for q in queries)
+    # a rewrite echoing an evaluation item is dropped, not replaced: the shortfall says so
+    assert sorted(q["suite"] for q in queries) == ["arithmetic"] * 2 + ["safety"] * (
+        6 - attack["shortfall"]
+    )
+    assert attack["shortfall"] <= attack.get("dropped.near_evaluation", 0) + attack.get(
+        "dropped.near_duplicate", 0
+    )
+    assert attack["screened"] == len(queries)  # every query has ground truth to fail
+    safety = [q for q in queries if q["suite"] == "safety"]
+    assert all(q["strategy"] and q["intent"] for q in safety)
+    assert attack["written_share.harmful"] + attack.get("written_share.benign", 0) > 0
+    transfer = [
+        json.loads(x)["prompt"] for x in (ws / "data/suite/transfer.jsonl").read_text().splitlines()
+    ]
+    assert len(transfer) >= 620  # AdvBench's 520 and the benign transfer set
+    pairs = [json.loads(x) for x in (ws / "data/rounds/r1/pairs.jsonl").read_text().splitlines()]
+    trained = [q["prompt"] for q in queries] + [p["prompt"][-1]["content"] for p in pairs]
+    assert not any(near_duplicates_of(trained, transfer, TRANSFER_OVERLAP))
     validation = [
         json.loads(x) for x in (ws / "data/suite/validation.jsonl").read_text().splitlines()
     ]
@@ -219,6 +240,11 @@ def test_safety_mixture_round(tmp_path, tiny_model_dir):
         ]["harmful"]
     )
     assert "heldout_suites_arithmetic_accuracy" in (ws / "reports/rounds.csv").read_text()
+    r1 = json.loads((ws / "metrics/r1.json").read_text())
+    assert set(r1["transfer"]["labels"]) == {"harmful", "benign"}
+    assert 0 <= r1["transfer"]["degenerate"] <= 1
+    assert set(summary["transfer_labels_harmful"]) == {"r0", "r1"}
+    assert "transfer_labels_benign" in (ws / "reports/rounds.csv").read_text()
 
 
 def test_profile_runs_as_experiment_and_is_saved(tmp_path, tiny_model_dir):

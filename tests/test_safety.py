@@ -8,11 +8,14 @@ from collections import Counter
 import pytest
 from conftest import REPO
 
+from stages.engine import SamplingParams
 from stages.errors import SuperalignError
 from stages.params import AttackParams, SuiteParams
 from stages.suite import materialize
 from stages.suites import load_suite
 from stages.suites import safety as safety_module
+from stages.suites.base import TRANSFER_OVERLAP
+from stages.text import near_duplicates_of
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,25 @@ def test_split_is_disjoint_stratified_and_large_enough(files):
     everything = Counter(q["bucket"] for q in heldout + pool)
     for area, n in areas.items():  # about a quarter of every risk area
         assert abs(n / everything[area] - safety_module.HARMFUL_HELDOUT_SHARE) < 0.02
-    assert len(heldout) + len(pool) == 938 + 320  # one DoNotAnswer prompt is listed twice
+    # one DoNotAnswer prompt is listed twice; pool prompts echoing a transfer item leave
+    dropped = files["suite.json"]["pool_near_transfer"]
+    assert len(heldout) + len(pool) + dropped == 938 + 320 and dropped < 10
+
+
+def test_transfer_sets_are_another_source_no_stage_draws_from(files):
+    transfer = files["transfer.jsonl"]
+    harmful = [q for q in transfer if q["label"] == "harmful"]
+    benign = [q for q in transfer if q["label"] == "benign"]
+    assert len(harmful) == 520 and {q["origin"] for q in harmful} == {"advbench"}
+    assert len(benign) >= 100 and len({q["bucket"] for q in benign}) >= 5
+    drawn = files["pool.jsonl"] + files["validation.jsonl"] + files["heldout.jsonl"]
+    assert not {q["id"] for q in transfer} & {q["id"] for q in drawn}
+    echoes = near_duplicates_of(
+        [q["prompt"] for q in files["pool.jsonl"] + files["validation.jsonl"]],
+        [q["prompt"] for q in transfer],
+        TRANSFER_OVERLAP,
+    )
+    assert not any(echoes)
 
 
 def test_split_is_deterministic(files):
@@ -99,27 +120,25 @@ def test_mixture_draws_by_weight_and_grades_by_part(files):
     assert "For arithmetic requests" in mixed["rubric.md"]
 
 
-def test_screen_reads_the_learner_on_benign_requests_only(files, tiny_engine):
-    from stages.attack import mixed_attack, refusal_screen
-    from stages.yes_no_judge import plain_refusal_likelihood
+def test_screen_keeps_first_what_the_learner_fails(tiny_engine):
+    from stages.attack import failure_screen, mixed_attack
 
     suite = load_suite(SuiteParams(name="safety", mix={"arithmetic": 0.25}), REPO / "data")
     mixed = materialize(suite)
     sources = suite.attack_sources(mixed["pool.jsonl"], mixed["heldout.jsonl"])
-    screen = refusal_screen(tiny_engine, suite)
-    params = AttackParams(queries=40, screen=3)
+    screen = failure_screen(tiny_engine, suite, 8)
     plain, _ = mixed_attack([], AttackParams(queries=40), "r1", sources)
-    queries, metrics = mixed_attack([], params, "r1", sources, screen)
-    benign = [q for q in queries if q.get("label") == "benign"]
-    assert metrics["screened"] == len(benign) > 0
-    assert Counter(q["suite"] for q in queries) == Counter(q["suite"] for q in plain)
+    queries, metrics = mixed_attack([], AttackParams(queries=40, screen=3), "r1", sources, screen)
+    assert metrics["screened"] == len(queries)  # every item has ground truth to fail
     assert Counter(q.get("bucket") for q in queries) == Counter(q.get("bucket") for q in plain)
     readings = screen(queries)
-    assert all((r is not None) == (q.get("label") == "benign") for q, r in zip(queries, readings))
-    assert [r for r in readings if r is not None] == pytest.approx(
-        plain_refusal_likelihood(tiny_engine, [q["prompt"] for q in benign])
-    )
-    assert all(0 < r < 1 for r in readings if r is not None)
+    assert set(readings) <= {0.0, 1.0}
+    for q, r in zip(queries, readings):  # the reading is the grade of the greedy answer
+        answer = tiny_engine.generate(
+            [[{"role": "user", "content": q["prompt"]}]], SamplingParams(max_new_tokens=8)
+        ).texts[0][0]
+        assert r == float(not suite.grade(q, answer).correct)
+        break
     assert metrics["screen_reading.kept"] >= metrics["screen_reading.drawn"]
 
 

@@ -69,6 +69,9 @@ class PoolSource:
     def room(self) -> dict[str, int]:
         return {b: len(items) for b, items in self._by_bucket.items()}
 
+    def items(self, bucket: str) -> list[dict]:
+        return list(self._by_bucket.get(bucket, []))
+
     def draw(self, counts: dict[str, int], seed: int) -> list[dict]:
         rng = random.Random(seed)
         drawn = []
@@ -103,6 +106,11 @@ class Suite(ABC):
 
     def seeds(self) -> list[dict]:
         """Seed topics (`{"id", "prompt", "topic"}`) for the llm attacker."""
+        return []
+
+    def transfer(self) -> list[dict]:
+        """Evaluation items from another source and style than anything a stage draws from
+        (held-out, pool, validation): whether the behaviour transfers. [] for none."""
         return []
 
     @abstractmethod
@@ -240,20 +248,33 @@ def _without_split(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "split"} for r in rows]
 
 
+# word-bigram overlap (text.near_duplicate) above which an item duplicates a transfer item
+TRANSFER_OVERLAP = 0.5
+
+
 def check_suite_data(
-    suite: Suite, heldout: list[dict], pool: list[dict], validation: list[dict] = ()
+    suite: Suite,
+    heldout: list[dict],
+    pool: list[dict],
+    validation: list[dict] = (),
+    transfer: list[dict] = (),
 ) -> None:
     """The contract every suite's data keeps, whoever wrote the suite: unique ids, pool,
-    validation and held-out disjoint, every held-out bucket attackable, no empty held-out
-    set."""
+    validation, held-out and transfer disjoint, every held-out bucket attackable, no empty
+    held-out set."""
     where = f"suite '{suite.name}' ({suite.source})"
     if not heldout:
         raise SuperalignError(f"{where}: the held-out set is empty")
-    for name, items in (("held-out", heldout), ("attack pool", pool)):
+    for name, items in (("held-out", heldout), ("attack pool", pool), ("transfer set", transfer)):
         dupes = [i for i, n in Counter(q["id"] for q in items).items() if n > 1]
         if dupes:
             raise SuperalignError(f"{where}: the {name} repeats item {dupes[0]}")
-    parts = {"held out": heldout, "in the attack pool": pool, "in the validation set": validation}
+    parts = {
+        "held out": heldout,
+        "in the attack pool": pool,
+        "in the validation set": validation,
+        "in the transfer set": transfer,
+    }
     names = list(parts)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:

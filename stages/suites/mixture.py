@@ -48,6 +48,9 @@ class MixtureSuite(Suite):
     def seeds(self) -> list[dict]:
         return [q for suite, _ in self.parts.values() for q in suite.seeds()]
 
+    def transfer(self) -> list[dict]:
+        return [q for suite, _ in self.parts.values() for q in suite.transfer()]
+
     def default_rubric(self) -> str:
         return "\n\n".join(
             f"For {name} requests:\n{suite.rubric().strip()}"

