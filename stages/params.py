@@ -339,10 +339,6 @@ class TrainParams:
     grad_accum: int = 1
     beta: float = 0.1
     loss_type: tuple[str, ...] = ("sigmoid", "sft")  # TRL 1.x spelling of the old rpo_alpha
-    # One weight per loss_type term (null: 1 each). The sft term has no rejected side: it
-    # raises the chosen answer wherever it was asked, so a lighter one teaches a refusal
-    # less as an answer to everything.
-    loss_weights: tuple[float, ...] | None = None
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -391,14 +387,6 @@ class TrainParams:
             raise ValueError(f"replay_share must be in [0, 1], got {self.replay_share}")
         if self.max_pairs is not None and self.max_pairs < 1:
             raise ValueError(f"max_pairs must be >= 1 or null, got {self.max_pairs}")
-        weights = self.loss_weights
-        if weights is not None and (
-            len(weights) != len(self.loss_type) or any(w < 0 for w in weights)
-        ):
-            raise ValueError(
-                f"loss_weights needs one weight >= 0 per loss_type {list(self.loss_type)}, "
-                f"got {list(weights)}"
-            )
         scales = self.step_scales
         if not scales or any(not 0 <= s <= 1 for s in scales) or len(set(scales)) < len(scales):
             raise ValueError(f"step_scales must be distinct numbers in [0, 1], got {list(scales)}")

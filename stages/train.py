@@ -145,7 +145,6 @@ def train(
             num_train_epochs=params.epochs,
             beta=params.beta,
             loss_type=list(params.loss_type),
-            loss_weights=list(params.loss_weights) if params.loss_weights else None,
             max_length=params.max_length,
             seed=params.seed,
             use_cpu=not on_gpu,

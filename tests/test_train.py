@@ -1,6 +1,5 @@
 import dataclasses
 import json
-import math
 
 import pytest
 import torch
@@ -87,37 +86,6 @@ def test_empty_preference_set_is_a_clear_error(tiny_model_dir, tmp_path):
     with pytest.raises(SuperalignError, match="preference set is empty"):
         train([], model, tokenizer, PARAMS, tmp_path / "r1")
     assert not (tmp_path / "r1").exists()
-
-
-def test_loss_weights_scale_each_term(tiny_model_dir, tmp_path):
-    # The first step's loss is taken before any update, with LoRA B at zero: the policy is
-    # its reference, so the sigmoid term is exactly ln 2 and the rest is the weighted sft.
-    first = {}
-    for weights in (None, (1.0, 0.5), (1.0, 0.0)):
-        model, tokenizer = load_checkpoint(tiny_model_dir)
-        params = dataclasses.replace(PARAMS, loss_weights=weights)
-        out = tmp_path / str(weights)
-        metrics = train(
-            pairs(4),
-            model,
-            tokenizer,
-            params,
-            out,
-            round_name="r1",
-            replay=[],
-            trained_on_path=tmp_path / f"{weights}.jsonl",
-        )
-        first[weights] = metrics["loss_first"]
-    sft = first[None] - math.log(2)
-    assert sft > 0.1
-    assert first[(1.0, 0.0)] == pytest.approx(math.log(2), abs=1e-3)
-    assert first[(1.0, 0.5)] - math.log(2) == pytest.approx(sft / 2, rel=1e-2)
-
-
-@pytest.mark.parametrize("weights", [(1.0,), (1.0, 0.5, 1.0), (1.0, -0.5)])
-def test_loss_weights_must_match_the_loss_terms(weights):
-    with pytest.raises(ValueError, match="one weight >= 0 per loss_type"):
-        TrainParams(loss_weights=weights)
 
 
 def test_cap_drops_replayed_pairs_first_then_the_rounds_own():
