@@ -233,3 +233,24 @@ def test_every_committed_profile_passes_the_params_schema():
     assert "train.max_pairs=200" in mirror and "suite.validation_per_bucket=8" in mirror
     assert "train.step_scales=[1.0, 0.75, 0.5]" in mirror and "train.step_tolerance=0.03" in mirror
     assert "train.step_max_new_tokens=24" in mirror
+
+
+def test_status_shows_transfer_rates_and_rounds_that_kept_nothing(tmp_path):
+    for k in range(2):
+        (tmp_path / f"r{k}.json").write_text(
+            json.dumps(
+                {
+                    "heldout": {"accuracy": 0.5},
+                    "transfer": {"labels": {"harmful": 0.1 * (k + 1), "benign": 0.95}},
+                }
+            )
+        )
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train/r1.json").write_text(json.dumps({"step_scale": 0.0}))
+    result = runner.invoke(app, ["status", "--metrics-dir", str(tmp_path)])
+    header, r0, r1 = result.output.strip().splitlines()[:3]
+    columns = header.split()
+    assert columns[2:4] == ["transfer_harmful", "transfer_benign"]
+    assert dict(zip(columns, r1.split()))["transfer_harmful"] == "0.200"
+    assert dict(zip(columns, r1.split()))["step_kept"] == "0.000"
+    assert dict(zip(columns, r0.split()))["step_kept"] == "-"

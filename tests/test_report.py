@@ -42,3 +42,26 @@ def test_ceiling_gain_is_read_from_the_ceiling_campaigns_report(mlflow_uri):
     with stage_run("report", "r3", "verifier") as run:
         run.log_metrics({"gain": 0.3}, on_campaign=True)
     assert ceiling_gain_from_mlflow("verifier") == pytest.approx(0.3)
+
+
+def test_transfer_figures_and_rounds_that_kept_nothing_are_summarised(tmp_path):
+    harmful = [0.02, 0.30, 0.30]
+    for k, h in enumerate(harmful):
+        write(
+            tmp_path / f"r{k}.json",
+            {
+                "heldout": {"accuracy": 0.5, "degenerate": 0.01 * k},
+                "transfer": {"labels": {"harmful": h, "benign": 0.9}, "degenerate": 0.0},
+            },
+        )
+    write(tmp_path / "train/r1.json", {"step_scale": 1.0})
+    write(tmp_path / "train/r2.json", {"step_scale": 0.0})
+    rows = rounds_table(tmp_path, ["r0", "r1", "r2"])
+    assert [r["transfer_labels_harmful"] for r in rows] == harmful
+    assert rows[2]["degenerate"] == 0.02
+    summary = summarize(rows, None)
+    assert summary["transfer_labels_harmful"] == {"r0": 0.02, "r1": 0.30, "r2": 0.30}
+    assert summary["transfer_labels_harmful_gain"] == pytest.approx(0.28)
+    assert summary["transfer_labels_benign_gain"] == 0.0
+    assert summary["rounds_kept_nothing"] == 1
+    assert "transfer_labels_benign" in to_csv(rows).splitlines()[0]
