@@ -153,9 +153,9 @@ def drawn_failure_rates(drawn: list[dict], reading: dict[str, float | None]) -> 
         r = reading.get(q["id"])
         if r is None or "strategy" not in q:
             continue
-        by.setdefault(q["strategy"], []).append(r)
-        by.setdefault("written" if q["strategy"] != PLAIN else "_plain", []).append(r)
-    by[PLAIN] = by.pop("_plain", by.get(PLAIN, []))
+        by.setdefault(q["strategy"], []).append(r)  # `plain` is one of the strategies
+        if q["strategy"] != PLAIN:
+            by.setdefault("written", []).append(r)
     return {f"drawn_failure.{k}": sum(v) / len(v) for k, v in sorted(by.items()) if v}
 
 
@@ -435,11 +435,12 @@ class StrategySource:
         for item in self.pool.draw({b: min(n, room[b]) for b, n in wanted.items()}, seed):
             intents.setdefault(bucket_of(item), []).append(item)
         jobs = []  # (arm, strategy name, intent): an intent reused across arms if short
+        taken = Counter()  # intents of each bucket handed out so far
         for arm in self.buckets:
             bucket, name = self.prior_bucket(arm), arm.rsplit("/", 1)[1]
             for _ in range(counts.get(arm, 0)):
-                taken = sum(1 for j in jobs if j[0].startswith(bucket + "/"))
-                jobs.append((arm, name, intents[bucket][taken % len(intents[bucket])]))
+                jobs.append((arm, name, intents[bucket][taken[bucket] % len(intents[bucket])]))
+                taken[bucket] += 1
         written = self.rewrite(
             [(self.strategies[n], i["prompt"]) for _, n, i in jobs if n != PLAIN]
         )
